@@ -1,0 +1,36 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: install run test lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,postgres]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+.receiver.env: | $(STAMP)
+	echo "RECEIVER_TOKENS=$$($(VENV)/bin/receiver token)" > $@
+	@echo "wrote a new webhook token to $@"
+
+## run: install, then serve on SQLite (./receiver.db) and print the URL to register
+run: $(STAMP) .receiver.env
+	set -a && . ./.receiver.env && set +a && exec $(VENV)/bin/receiver serve --print-url
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/hadolint Dockerfile
+
+## test: install, lint, and run every test
+test: lint
+	$(VENV)/bin/pytest
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,22 @@
+"""The ``receiver`` command."""
+
+from __future__ import annotations
+
+import click
+
+from receiver import __version__
+from receiver.cli.events import events
+from receiver.cli.serve import migrate, serve, token
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="receiver")
+def main() -> None:
+    """vocode-receiver: receive, store and dispatch Vocode webhook events.
+
+    Settings come from RECEIVER_* environment variables (see the README).
+    """
+
+
+for command in (serve, migrate, token, events):
+    main.add_command(command)

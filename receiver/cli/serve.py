@@ -1,0 +1,87 @@
+"""``receiver serve``, ``receiver migrate`` and ``receiver token``."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+
+import click
+import structlog
+
+from receiver.cli.common import run_with_store, settings_or_exit
+from receiver.errors import ReceiverError
+from receiver.settings import Settings
+from receiver.store import Store
+
+
+def webhook_url(settings: Settings, host: str, port: int) -> str:
+    base = settings.public_url or f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    path = settings.webhook_path.rstrip("/")
+    token = settings.tokens[0] if settings.tokens else ""
+    return f"{base.rstrip('/')}{path}/{token}" if token else f"{base.rstrip('/')}{path}"
+
+
+@click.command()
+@click.option("--host", default=None, help="Interface to bind (default RECEIVER_HOST, 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port (default RECEIVER_PORT, 8000).")
+@click.option(
+    "--print-url", is_flag=True, help="Print the webhook URL, token included, to register."
+)
+def serve(host: str | None, port: int | None, print_url: bool) -> None:
+    """Receive webhooks (and run the workers) in this process."""
+    import uvicorn
+
+    from receiver.app import create_app
+    from receiver.logs import configure
+
+    settings = settings_or_exit()
+    configure(settings)
+    log = structlog.get_logger("receiver.serve")
+    try:
+        settings.check_serving()
+        app = create_app(settings)
+    except ReceiverError as exc:
+        raise click.ClickException(str(exc)) from None
+    host = host or settings.host
+    port = settings.port if port is None else port
+    if settings.allow_unauthenticated and not settings.tokens:
+        log.warning(
+            "unauthenticated_endpoint",
+            detail="RECEIVER_ALLOW_UNAUTHENTICATED=true and no RECEIVER_TOKENS: "
+            "anyone who can reach this port can post events",
+        )
+    if print_url:
+        print(
+            f"\nRegister this as your Vocode agent's webhook URL:\n\n"
+            f"    {webhook_url(settings, host, port)}\n",
+            file=sys.stderr,
+            flush=True,
+        )
+    log.info("serving", host=host, port=port, database=settings.database_url.split(":", 1)[0])
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,  # the path carries the token; intake logs its own lines
+        log_config=None,
+        server_header=False,
+    )
+
+
+@click.command()
+def migrate() -> None:
+    """Apply pending schema versions and print the database's version."""
+
+    async def run(store: Store) -> None:
+        state = await store.schema_state()
+        click.echo(f"schema version {state.current} (latest {state.latest})")
+
+    run_with_store(run)
+
+
+@click.command()
+def token() -> None:
+    """Print a new random token for RECEIVER_TOKENS."""
+    click.echo(secrets.token_urlsafe(32))

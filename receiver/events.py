@@ -1,0 +1,201 @@
+"""Typed models of the events Vocode delivers to an agent's webhook.
+
+Hosted Vocode posts ``{"type", "call_id", "payload"}``; the self-hosted library posts
+``{"type", "conversation_id", <fields at top level>}``. Both are normalised to the hosted
+envelope before validation. Every model allows and keeps extra fields: Vocode may add some.
+
+Example::
+
+    from receiver.events import parse_event
+
+    event = parse_event({"type": "event_message", "call_id": "c1",
+                         "payload": {"sender": "human", "text": "hi", "timestamp": 1.0}})
+    assert event.payload.text == "hi"
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter
+
+EVENT_TYPES: tuple[str, ...] = (
+    "event_message",
+    "event_action",
+    "event_phone_call_connected",
+    "event_phone_call_ended",
+    "event_phone_call_did_not_connect",
+    "event_transcript",
+    "event_recording",
+    "event_human_detection",
+)
+UNKNOWN = "unknown"
+
+_open = ConfigDict(extra="allow", frozen=True)
+
+
+class Payload(BaseModel):
+    """Base of every payload: extra fields are kept, instances are immutable."""
+
+    model_config = _open
+
+
+class MessagePayload(Payload):
+    sender: str | None = None  # human, bot, action_worker, vector_db, conference
+    text: str | None = None
+    timestamp: float | None = None
+
+
+class ActionInput(Payload):
+    action_config: dict[str, Any] | None = None
+    conversation_id: str | None = None
+    params: dict[str, Any] | None = None
+
+
+class ActionPayload(Payload):
+    action_input: ActionInput | None = None
+    action_output: dict[str, Any] | None = None
+
+
+class PhoneCallConnectedPayload(Payload):
+    to_phone_number: str | None = None
+    from_phone_number: str | None = None
+
+
+class PhoneCallEndedPayload(Payload):
+    conversation_minutes: float | None = None
+
+
+class PhoneCallDidNotConnectPayload(Payload):
+    telephony_status: str | None = None  # busy, no-answer, failed, canceled
+
+
+class TranscriptPayload(Payload):
+    transcript: str | None = None
+
+
+class RecordingPayload(Payload):
+    recording_url: str | None = None
+
+
+class HumanDetectionPayload(Payload):
+    result: Literal["human", "no_human"]
+
+
+class Event(BaseModel):
+    """The hosted envelope. ``type`` names the event, ``call_id`` the Vocode call."""
+
+    model_config = _open
+
+    type: Annotated[str, Field(min_length=1, max_length=100)]
+    call_id: Annotated[str, Field(min_length=1, max_length=200)]
+    payload: Payload
+
+
+class MessageEvent(Event):
+    type: Literal["event_message"]
+    payload: MessagePayload
+
+
+class ActionEvent(Event):
+    type: Literal["event_action"]
+    payload: ActionPayload
+
+
+class PhoneCallConnectedEvent(Event):
+    type: Literal["event_phone_call_connected"]
+    payload: PhoneCallConnectedPayload
+
+
+class PhoneCallEndedEvent(Event):
+    type: Literal["event_phone_call_ended"]
+    payload: PhoneCallEndedPayload
+
+
+class PhoneCallDidNotConnectEvent(Event):
+    type: Literal["event_phone_call_did_not_connect"]
+    payload: PhoneCallDidNotConnectPayload
+
+
+class TranscriptEvent(Event):
+    type: Literal["event_transcript"]
+    payload: TranscriptPayload
+
+
+class RecordingEvent(Event):
+    type: Literal["event_recording"]
+    payload: RecordingPayload
+
+
+class HumanDetectionEvent(Event):
+    type: Literal["event_human_detection"]
+    payload: HumanDetectionPayload
+
+
+class UnknownEvent(Event):
+    """An event whose type this version does not know: stored and dispatched to ``"*"``."""
+
+    payload: Payload
+
+
+EVENT_MODELS: dict[str, type[Event]] = {
+    "event_message": MessageEvent,
+    "event_action": ActionEvent,
+    "event_phone_call_connected": PhoneCallConnectedEvent,
+    "event_phone_call_ended": PhoneCallEndedEvent,
+    "event_phone_call_did_not_connect": PhoneCallDidNotConnectEvent,
+    "event_transcript": TranscriptEvent,
+    "event_recording": RecordingEvent,
+    "event_human_detection": HumanDetectionEvent,
+}
+
+
+def _tag(value: Any) -> str:
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return kind if kind in EVENT_MODELS else UNKNOWN
+
+
+AnyEvent = Annotated[
+    Annotated[MessageEvent, Tag("event_message")]
+    | Annotated[ActionEvent, Tag("event_action")]
+    | Annotated[PhoneCallConnectedEvent, Tag("event_phone_call_connected")]
+    | Annotated[PhoneCallEndedEvent, Tag("event_phone_call_ended")]
+    | Annotated[PhoneCallDidNotConnectEvent, Tag("event_phone_call_did_not_connect")]
+    | Annotated[TranscriptEvent, Tag("event_transcript")]
+    | Annotated[RecordingEvent, Tag("event_recording")]
+    | Annotated[HumanDetectionEvent, Tag("event_human_detection")]
+    | Annotated[UnknownEvent, Tag(UNKNOWN)],
+    Discriminator(_tag),
+]
+
+event_adapter: TypeAdapter[Event] = TypeAdapter(AnyEvent)
+
+_ENVELOPE_KEYS = ("type", "call_id", "conversation_id", "payload")
+
+
+def normalise(body: Any) -> Any:
+    """Return the hosted envelope for a hosted or self-hosted (flat) body.
+
+    The flat shape is recognised by the absence of ``payload``: its ``conversation_id``
+    becomes ``call_id`` and its remaining top-level fields become the payload.
+    Anything that is not an object is returned unchanged for validation to reject.
+    """
+    if not isinstance(body, dict):
+        return body
+    if "payload" in body:
+        if "call_id" in body or "conversation_id" not in body:
+            return body
+        body = dict(body)
+        body["call_id"] = body.pop("conversation_id")
+        return body
+    envelope: dict[str, Any] = {"type": body.get("type")}
+    call_id = body.get("call_id", body.get("conversation_id"))
+    if call_id is not None:
+        envelope["call_id"] = call_id
+    envelope["payload"] = {k: v for k, v in body.items() if k not in _ENVELOPE_KEYS}
+    return envelope
+
+
+def parse_event(body: Any) -> Event:
+    """Validate a decoded body (either shape) into its typed event model."""
+    return event_adapter.validate_python(normalise(body))

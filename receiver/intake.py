@@ -1,0 +1,228 @@
+"""The webhook endpoint: authenticate, bound, decode, validate, deduplicate, store, answer.
+
+A plain ASGI app. It answers 202 only once the event's row is committed, and never runs a
+handler itself. Checks run cheapest first, and every rejection is a :class:`RejectedDelivery`
+turned into ``{"error": <reason>, "detail": ...}`` in one place (:meth:`Intake.__call__`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl
+
+import pydantic_core
+import structlog
+from pydantic import ValidationError
+
+from receiver.errors import RejectedDelivery, StoreError
+from receiver.events import EVENT_TYPES, Event, event_adapter, normalise
+from receiver.metrics import Metrics
+from receiver.settings import Settings
+from receiver.store import NewEvent, Store
+
+log = structlog.get_logger("receiver.intake")
+
+Route = Callable[[Event], tuple[str, ...]]
+SECRET_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "x-api-key", "webhook-signature"}
+)
+_JSON = (b"content-type", b"application/json")
+_TAGS = frozenset((*EVENT_TYPES, "unknown"))
+
+
+def new_event_id() -> str:
+    """Time-ordered, unguessable: ``evt_`` + microseconds (hex) + 40 random bits."""
+    return f"evt_{time.time_ns() // 1000:013x}{os.urandom(5).hex()}"
+
+
+def canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def dedup_key(event: Event, payload_json: str, header_key: str | None) -> str:
+    """The sender's idempotency key when it gives one, else a digest of what it sent."""
+    if header_key:
+        return "h:" + header_key
+    digest = hashlib.sha256(f"{event.type}\n{event.call_id}\n{payload_json}".encode())
+    return "s:" + digest.hexdigest()
+
+
+def _media_type_ok(value: bytes | None) -> bool:
+    if value is None:  # Vocode's headers are undocumented: a missing type is tried as JSON
+        return True
+    media = value.split(b";", 1)[0].strip().lower()
+    return media == b"application/json" or (
+        media.startswith(b"application/") and media.endswith(b"+json")
+    )
+
+
+def _field_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    """pydantic's locations and messages, never the submitted values."""
+    errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    for error in errors:  # drop the union's tag ("event_message", ...) from the location
+        loc = error["loc"]
+        if len(loc) > 1 and isinstance(loc[0], str) and loc[0] in _TAGS:
+            error["loc"] = loc[1:]
+    return errors
+
+
+def _query_envelope(params: list[tuple[str, str]]) -> dict[str, Any]:
+    """``type``, ``call_id`` and ``payload`` (one JSON string, or ``payload.<field>`` pairs)."""
+    data: dict[str, Any] = {}
+    for key, value in params:
+        if key == "token":
+            continue
+        if key == "payload":
+            try:
+                data["payload"] = pydantic_core.from_json(value)
+            except ValueError as exc:
+                raise RejectedDelivery("malformed", f"payload is not JSON: {exc}") from None
+        elif key.startswith("payload."):
+            node = data.setdefault("payload", {})
+            if not isinstance(node, dict):
+                raise RejectedDelivery("malformed", "payload given both as JSON and as fields")
+            *parents, leaf = key.split(".")[1:]
+            for part in parents:
+                node = node.setdefault(part, {})
+                if not isinstance(node, dict):
+                    raise RejectedDelivery("malformed", f"conflicting query keys at {key}")
+            node[leaf] = value
+        else:
+            data[key] = value
+    return data
+
+
+class Intake:
+    """ASGI app for ``GET|POST {webhook_path}[/{token}]``."""
+
+    def __init__(
+        self, settings: Settings, store: Store, metrics: Metrics, route: Route | None = None
+    ) -> None:
+        self.store = store
+        self.metrics = metrics
+        self.route: Route = route or (lambda event: ())
+        self._tokens = [token.encode() for token in settings.tokens]
+        self._open = not self._tokens and settings.allow_unauthenticated
+        self._methods = frozenset(settings.methods)
+        self._allow = ", ".join(sorted(self._methods)).encode()
+        self._limit = settings.max_body_bytes
+        self._ignored = frozenset(EVENT_TYPES) - frozenset(settings.subscriptions)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        started = time.perf_counter()
+        method = scope["method"]
+        try:
+            status, answer, outcome = await self._handle(scope, receive, method)
+        except RejectedDelivery as exc:
+            status, outcome = exc.status, exc.reason
+            answer = {"error": exc.reason, "detail": exc.detail}
+            log.info("webhook_rejected", reason=exc.reason, status=status, method=method)
+        except StoreError as exc:
+            status, outcome = 503, "unavailable"
+            answer = {"error": "unavailable", "detail": "the store is unavailable; retry later"}
+            log.error("store_unavailable", error=str(exc))
+        body = json.dumps(answer).encode()
+        headers = [_JSON, (b"content-length", str(len(body)).encode())]
+        if outcome == "method_not_allowed":
+            headers.append((b"allow", self._allow))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        self.metrics.request(method, outcome, time.perf_counter() - started)
+
+    async def _handle(
+        self, scope: dict[str, Any], receive: Any, method: str
+    ) -> tuple[int, dict[str, Any], str]:
+        if method not in self._methods:
+            raise RejectedDelivery("method_not_allowed", f"use {self._allow.decode()}")
+        headers = dict(scope["headers"])
+        query = scope.get("query_string", b"")
+        params = parse_qsl(query.decode("latin-1"), keep_blank_values=True) if query else []
+        self._authenticate(scope, headers, params)
+        if method == "POST":
+            raw = await self._read_body(headers, receive)
+            try:
+                data = pydantic_core.from_json(raw)
+            except ValueError as exc:
+                raise RejectedDelivery("malformed", f"body is not JSON: {exc}") from None
+        else:
+            raw = b"&".join(p for p in query.split(b"&") if not p.startswith(b"token="))
+            data = _query_envelope(params)
+        if isinstance(data, dict) and data.get("type") in self._ignored:
+            return 200, {"ignored": True}, "ignored"
+        try:
+            event = event_adapter.validate_python(normalise(data))
+        except ValidationError as exc:
+            raise RejectedDelivery("invalid", _field_errors(exc)) from None
+        dumped = event.model_dump(mode="json")
+        payload_json = canonical(dumped["payload"])
+        header_key = headers.get(b"webhook-id") or headers.get(b"idempotency-key")
+        if header_key is not None and not 0 < len(header_key) <= 200:
+            raise RejectedDelivery("invalid", "webhook-id / Idempotency-Key: 1 to 200 characters")
+        stored = await self.store.add_event(
+            NewEvent(
+                id=new_event_id(),
+                dedup_key=dedup_key(event, payload_json, header_key and header_key.decode()),
+                type=event.type,
+                call_id=event.call_id,
+                received_at=time.time(),
+                method=method,
+                headers=json.dumps(
+                    {
+                        k.decode("latin-1"): v.decode("latin-1")
+                        for k, v in scope["headers"]
+                        if k.decode("latin-1") not in SECRET_HEADERS
+                    }
+                ),
+                envelope=canonical(dumped),
+                raw=raw,
+                handlers=self.route(event),
+            )
+        )
+        if stored.duplicate:
+            return 200, {"id": stored.id, "duplicate": True}, "duplicate"
+        self.metrics.stored(event.type)
+        return 202, {"id": stored.id}, "accepted"
+
+    def _authenticate(
+        self, scope: dict[str, Any], headers: dict[bytes, bytes], params: list[tuple[str, str]]
+    ) -> None:
+        if self._open:
+            return
+        offered = []
+        if token := scope.get("path_params", {}).get("token"):
+            offered.append(token.encode())
+        offered.extend(value.encode() for key, value in params if key == "token")
+        authorization = headers.get(b"authorization", b"")
+        if authorization[:7].lower() == b"bearer ":
+            offered.append(authorization[7:].strip())
+        matched = False
+        for candidate in offered:
+            for token in self._tokens:  # no early exit: timing says nothing about which
+                matched |= hmac.compare_digest(candidate, token)
+        if not matched:
+            raise RejectedDelivery("unauthorized", "a valid token is required")
+
+    async def _read_body(self, headers: dict[bytes, bytes], receive: Any) -> bytes:
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self._limit:
+            raise RejectedDelivery("too_large", f"the limit is {self._limit} bytes")
+        if not _media_type_ok(headers.get(b"content-type")):
+            raise RejectedDelivery("bad_media_type", "send application/json")
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise RejectedDelivery("malformed", "the client disconnected")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self._limit:
+                raise RejectedDelivery("too_large", f"the limit is {self._limit} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)

@@ -1,0 +1,109 @@
+"""Settings, read once from ``RECEIVER_*`` environment variables and passed down.
+
+This is the only module that reads the environment.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from receiver.errors import SettingsError
+from receiver.events import EVENT_TYPES
+
+CommaList = Annotated[tuple[str, ...], NoDecode]
+DEFAULT_DATABASE_URL = "sqlite:///./receiver.db"
+
+
+def _split(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+class Settings(BaseSettings):
+    """Every setting of the service. Build with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(env_prefix="RECEIVER_", frozen=True, extra="ignore")
+
+    # intake
+    tokens: CommaList = ()
+    allow_unauthenticated: bool = False
+    webhook_path: str = "/webhooks/vocode"
+    methods: CommaList = ("GET", "POST")
+    max_body_bytes: Annotated[int, Field(gt=0)] = 1024 * 1024
+    subscriptions: CommaList = EVENT_TYPES
+
+    # store
+    database_url: str = DEFAULT_DATABASE_URL
+    sqlite_synchronous: Literal["FULL", "NORMAL", "EXTRA"] = "FULL"
+    commit_batch_max: Annotated[int, Field(ge=1, le=10_000)] = 1000
+
+    # serving
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8000
+    public_url: str | None = None
+
+    # logs and metrics
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_pii: bool = False
+    metrics_token: str | None = None
+
+    @field_validator("tokens", "methods", "subscriptions", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return _split(value)
+
+    @field_validator("tokens")
+    @classmethod
+    def _long_enough(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any(len(token) < 16 for token in value):
+            raise ValueError("each token must be at least 16 characters (use `receiver token`)")
+        return value
+
+    @field_validator("methods")
+    @classmethod
+    def _known_methods(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        value = tuple(m.upper() for m in value)
+        if not value or not set(value) <= {"GET", "POST"}:
+            raise ValueError("expected GET, POST or GET,POST")
+        return value
+
+    @field_validator("subscriptions")
+    @classmethod
+    def _known_types(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(value) - set(EVENT_TYPES))
+        if unknown:
+            raise ValueError(f"unknown event types {unknown}; expected some of {list(EVENT_TYPES)}")
+        return value
+
+    @field_validator("webhook_path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with /")
+        return value.rstrip("/") or "/"
+
+    def check_serving(self) -> None:
+        """Refuse to serve an open endpoint unless the operator asked for it."""
+        if not self.tokens and not self.allow_unauthenticated:
+            raise SettingsError(
+                "RECEIVER_TOKENS: no token is set; set one or more (comma-separated, "
+                "at least 16 characters; `receiver token` makes one), or set "
+                "RECEIVER_ALLOW_UNAUTHENTICATED=true to accept unauthenticated deliveries"
+            )
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment; on a bad value raise :class:`SettingsError` naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors(include_url=False, include_input=False):
+            name = "RECEIVER_" + str(error["loc"][0]).upper() if error["loc"] else "RECEIVER_*"
+            lines.append(f"{name}: {error['msg']}")
+        raise SettingsError("\n".join(lines)) from None

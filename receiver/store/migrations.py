@@ -1,0 +1,40 @@
+"""Schema versions, applied in order. Never edit a released version: add the next one."""
+
+from __future__ import annotations
+
+SQLITE: list[str] = [
+    # 1: events and their deliveries
+    """
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        dedup_key TEXT NOT NULL UNIQUE,
+        type TEXT NOT NULL,
+        call_id TEXT NOT NULL,
+        received_at REAL NOT NULL,
+        method TEXT NOT NULL,
+        headers TEXT NOT NULL,
+        envelope TEXT NOT NULL,
+        raw BLOB NOT NULL
+    );
+    CREATE INDEX events_call ON events (call_id, seq);
+    CREATE INDEX events_type ON events (type, seq);
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY,
+        event_seq INTEGER NOT NULL REFERENCES events (seq),
+        event_id TEXT NOT NULL,
+        handler TEXT NOT NULL,
+        call_id TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        lease_until REAL,
+        last_error TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        UNIQUE (event_seq, handler)
+    );
+    CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at);
+    CREATE INDEX deliveries_call ON deliveries (handler, call_id, event_seq);
+    """,
+]

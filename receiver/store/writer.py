@@ -1,0 +1,126 @@
+"""Group commit for SQLite: one thread owns the write connection and commits in batches.
+
+Callers on the event loop submit small functions (``op(conn) -> result``). The thread takes
+every op waiting in its queue, runs them in one transaction, commits once, and resolves all
+their futures with one call into the loop. While it commits, the next batch accumulates, so
+durability costs one fsync per batch rather than one per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from receiver.errors import StoreError
+
+T = TypeVar("T")
+Op = Callable[[sqlite3.Connection], Any]
+_STOP = object()
+
+
+class Writer:
+    def __init__(self, connect: Callable[[], sqlite3.Connection], batch_max: int) -> None:
+        self._connect = connect
+        self._batch_max = batch_max
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="receiver-sqlite-writer", daemon=True)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._started = threading.Event()
+        self._failure: BaseException | None = None
+        self.after_commit: Callable[[], None] | None = None
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._thread.start()
+        self._started.wait()
+        if self._failure is not None:
+            raise StoreError(f"cannot open the SQLite database: {self._failure}")
+
+    def submit(self, op: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        assert self._loop is not None, "writer not started"
+        future: asyncio.Future[T] = self._loop.create_future()
+        self._queue.put((op, future))
+        return future
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            conn = self._connect()
+        except Exception as exc:  # reported by start()
+            self._failure = exc
+            self._started.set()
+            return
+        self._started.set()
+        try:
+            while True:
+                item = self._queue.get()
+                if item is _STOP:
+                    return
+                batch = [item]
+                stop = False
+                while len(batch) < self._batch_max:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is _STOP:
+                        stop = True
+                        break
+                    batch.append(item)
+                results = self._run_batch(conn, batch)
+                assert self._loop is not None
+                try:
+                    self._loop.call_soon_threadsafe(_resolve, batch, results, self.after_commit)
+                except RuntimeError:  # the loop is closed: nobody is waiting any more
+                    return
+                if stop:
+                    return
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _run_batch(conn: sqlite3.Connection, batch: list[Any]) -> list[tuple[bool, Any]]:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            results = [(True, op(conn)) for op, _ in batch]
+            conn.execute("COMMIT")
+            return results
+        except Exception:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        # One op failed: run each on its own so that the others still commit.
+        results = []
+        for op, _ in batch:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                value = op(conn)
+                conn.execute("COMMIT")
+                results.append((True, value))
+            except Exception as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                results.append((False, exc))
+        return results
+
+
+def _resolve(
+    batch: list[Any], results: list[tuple[bool, Any]], after_commit: Callable[[], None] | None
+) -> None:
+    for (_, future), (ok, value) in zip(batch, results, strict=True):
+        if future.done():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            error = value if isinstance(value, StoreError) else StoreError(str(value))
+            future.set_exception(error)
+    if after_commit is not None:
+        after_commit()
