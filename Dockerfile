@@ -1,0 +1,2 @@
+# placeholder: replaced by the container work
+FROM python:3.12-slim
