@@ -5,9 +5,17 @@
 ├── ``StoreError``         the store could not do what was asked
 │   └── ``MigrationError`` the schema is newer than this version, or a migration failed
 ├── ``HandlerError``       a handler registration is invalid (raised at start-up)
-└── ``RejectedDelivery``   an incoming webhook is refused; carries status and reason code
+├── ``RejectedDelivery``   an incoming webhook is refused; carries status and reason code
+└── ``VocodeError``        a call to the Vocode API failed; carries operation and status
+    ├── ``VocodeRejected``       422: the request is invalid; carries the field errors
+    ├── ``VocodeAuthError``      401/403: the API key is missing, wrong or not allowed
+    ├── ``VocodeRateLimited``    429: carries ``retry_after`` seconds; retry later
+    ├── ``VocodeServerError``    5xx: retry
+    ├── ``VocodeNotSent``        the request never left: safe to retry
+    └── ``VocodeOutcomeUnknown`` sent, no answer read: the call may exist; reconcile first
 
-HTTP statuses are mapped in one place: :data:`REJECTIONS`.
+HTTP statuses are mapped in one place: :data:`REJECTIONS` for incoming webhooks,
+``receiver.vocode.outcomes`` for answers from Vocode.
 """
 
 from __future__ import annotations
@@ -57,3 +65,49 @@ class RejectedDelivery(ReceiverError):
         self.reason = reason
         self.status = REJECTIONS[reason]
         self.detail = detail
+
+
+class VocodeError(ReceiverError):
+    """A call to the Vocode API failed; ``operation`` names it, ``status`` is the HTTP status.
+
+    Raised as is for answers no subclass covers (e.g. 404). Never carries the API key.
+    """
+
+    def __init__(self, message: str, *, operation: str = "", status: int | None = None) -> None:
+        super().__init__(message)
+        self.operation = operation
+        self.status = status
+
+
+class VocodeRejected(VocodeError):
+    """422: Vocode refused the request as invalid; ``detail`` lists the field errors
+    (``loc``, ``msg``, ``type``; the submitted values are left out). Do not retry."""
+
+    def __init__(self, message: str, *, detail: list[dict[str, Any]], **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.detail = detail
+
+
+class VocodeAuthError(VocodeError):
+    """401 or 403: the API key is missing, wrong or lacks permission. Do not retry."""
+
+
+class VocodeRateLimited(VocodeError):
+    """429: too many requests; ``retry_after`` is the seconds Vocode asked to wait, or None."""
+
+    def __init__(self, message: str, *, retry_after: float | None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class VocodeServerError(VocodeError):
+    """5xx: Vocode (or a proxy in front of it) failed. Retryable."""
+
+
+class VocodeNotSent(VocodeError):
+    """The request never reached Vocode (connect error, connect or pool timeout): safe to retry."""
+
+
+class VocodeOutcomeUnknown(VocodeError):
+    """The request was sent but no answer was read (read timeout, connection reset, an
+    unreadable answer): the call may or may not exist. Reconcile before any retry."""

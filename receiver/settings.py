@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from receiver.errors import SettingsError
@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_pii: bool = False
     metrics_token: str | None = None
+
+    # Vocode API (follow-up calls)
+    vocode_api_key: SecretStr | None = None
+    vocode_base_url: str = "https://api.vocode.dev"
+    vocode_timeout_seconds: Annotated[float, Field(gt=0)] = 10
 
     @field_validator("tokens", "methods", "subscriptions", mode="before")
     @classmethod
