@@ -22,8 +22,10 @@ from starlette.routing import Route
 from receiver.intake import Intake
 from receiver.intake import Route as EventRoute
 from receiver.metrics import Metrics
+from receiver.registry import Registry, load_registry
 from receiver.settings import Settings, load_settings
 from receiver.store import Store, create_store
+from receiver.worker import Worker, running_worker
 
 log = structlog.get_logger("receiver.app")
 
@@ -34,17 +36,27 @@ def create_app(
     store: Store | None = None,
     metrics: Metrics | None = None,
     route: EventRoute | None = None,
+    registry: Registry | None = None,
+    with_worker: bool = True,
     lifespan_hooks: list[Any] | None = None,
 ) -> Starlette:
-    """Build the service. ``store`` is opened and closed by the app's lifespan."""
+    """Build the service. ``store`` is opened and closed by the app's lifespan.
+
+    ``registry`` defaults to the routers named by ``RECEIVER_HANDLERS``; with ``with_worker``
+    the same process runs their deliveries (``receiver serve``).
+    """
     store = store if store is not None else create_store(settings)
     metrics = metrics if metrics is not None else Metrics()
-    intake = Intake(settings, store, metrics, route)
+    registry = registry if registry is not None else load_registry(settings.handlers)
+    intake = Intake(settings, store, metrics, route or registry.route)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.open()
         async with contextlib.AsyncExitStack() as stack:
+            if with_worker and len(registry):
+                worker = Worker(store, registry, settings, metrics=metrics)
+                app.state.worker = await stack.enter_async_context(running_worker(worker, store))
             for hook in lifespan_hooks or ():
                 await stack.enter_async_context(hook(app))
             yield
@@ -93,6 +105,8 @@ def create_app(
         exception_handlers={HTTPException: http_error, Exception: internal_error},
         lifespan=lifespan,
     )
+    app.state.registry = registry
+    app.state.worker = None
     app.state.store = store
     app.state.metrics = metrics
     app.state.settings = settings

@@ -41,6 +41,17 @@ class Settings(BaseSettings):
     sqlite_synchronous: Literal["FULL", "NORMAL", "EXTRA"] = "FULL"
     commit_batch_max: Annotated[int, Field(ge=1, le=10_000)] = 1000
 
+    # handlers and workers
+    handlers: CommaList = ("handlers.log:router",)
+    worker_concurrency: Annotated[int, Field(ge=1, le=10_000)] = 64
+    worker_threads: Annotated[int, Field(ge=1, le=1000)] = 16
+    poll_interval_seconds: Annotated[float, Field(gt=0, le=60)] = 0.5
+    lease_margin_seconds: Annotated[float, Field(gt=0)] = 30.0
+    retry_base_seconds: Annotated[float, Field(gt=0)] = 1.0
+    retry_cap_seconds: Annotated[float, Field(gt=0)] = 600.0
+    shutdown_grace_seconds: Annotated[float, Field(ge=0)] = 25.0
+    worker_metrics_port: Annotated[int, Field(ge=0, le=65535)] = 8001
+
     # serving
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8000
@@ -57,7 +68,7 @@ class Settings(BaseSettings):
     vocode_base_url: str = "https://api.vocode.dev"
     vocode_timeout_seconds: Annotated[float, Field(gt=0)] = 10
 
-    @field_validator("tokens", "methods", "subscriptions", mode="before")
+    @field_validator("tokens", "methods", "subscriptions", "handlers", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         return _split(value)

@@ -87,3 +87,98 @@ class Store(Protocol):
 
     async def count_events(self) -> int:
         """How many events are stored."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A delivery leased to a worker, with what the handler needs."""
+
+    id: int
+    attempt: int  # this attempt's number; also the fencing token for finish/release
+    handler: str
+    event_id: str
+    call_id: str
+    envelope: dict[str, Any]
+    side_effects: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """The end of one attempt, recorded only if the lease is still this attempt's."""
+
+    id: int
+    attempt: int
+    status: str  # done, retry (back to pending), dropped, skipped, dead
+    next_attempt_at: float | None = None
+    error: str | None = None
+    follow_ups: tuple[Any, ...] = ()  # receiver.context.FollowUpRequest, done only
+    side_effects: bool = True  # False: follow-ups are recorded as suppressed, never sent
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    id: int
+    event_id: str
+    event_type: str
+    handler: str
+    call_id: str
+    status: str
+    attempts: int
+    next_attempt_at: float
+    lease_until: float | None
+    last_error: str | None
+    side_effects: bool
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryFilter:
+    """Which deliveries an operator command acts on."""
+
+    ids: tuple[int, ...] = ()
+    status: str | None = None
+    handler: str | None = None
+    type: str | None = None
+    since: float | None = None
+    until: float | None = None
+    limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerStats:
+    pending: int
+    oldest_pending_age: float
+    dead: int
+
+
+class DeliveryStore(Protocol):
+    """The deliveries half of the store (same object as :class:`Store`)."""
+
+    async def claim(
+        self, slots: dict[str, int], ordered: frozenset[str], leases: dict[str, float]
+    ) -> list[Claimed]:
+        """Lease up to ``slots[h]`` due deliveries of each handler ``h``.
+
+        A delivery is due when pending and its time has come, or running with an expired
+        lease. For handlers in ``ordered``, a delivery is due only when no earlier delivery
+        of the same handler and call is pending or running.
+        """
+
+    async def finish(self, result: Finish) -> bool:
+        """Record an attempt's end (and its follow-ups). False if the lease was lost."""
+
+    async def release(self, claims: list[tuple[int, int]]) -> None:
+        """Give leases back unfinished (shutdown): due again now, the attempt not counted."""
+
+    async def list_deliveries(self, where: DeliveryFilter) -> list[DeliveryRecord]:
+        """Deliveries matching ``where``, newest first."""
+
+    async def get_delivery(self, delivery_id: int) -> DeliveryRecord | None:
+        """One delivery."""
+
+    async def requeue(self, ids: list[int], *, side_effects: bool = True) -> int:
+        """Make these deliveries pending and due now with a fresh attempt count."""
+
+    async def delivery_stats(self) -> dict[str, HandlerStats]:
+        """Per handler: pending (or running) count, age of the oldest, dead count."""

@@ -25,8 +25,9 @@ SQLITE: list[str] = [
         event_id TEXT NOT NULL,
         handler TEXT NOT NULL,
         call_id TEXT NOT NULL,
-        status TEXT NOT NULL DEFAULT 'pending',
+        status TEXT NOT NULL DEFAULT 'pending',  -- pending running done dropped skipped dead
         attempts INTEGER NOT NULL DEFAULT 0,
+        side_effects INTEGER NOT NULL DEFAULT 1,
         next_attempt_at REAL NOT NULL,
         lease_until REAL,
         last_error TEXT,
@@ -36,5 +37,31 @@ SQLITE: list[str] = [
     );
     CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at);
     CREATE INDEX deliveries_call ON deliveries (handler, call_id, event_seq);
+    CREATE TABLE follow_ups (
+        key TEXT PRIMARY KEY,
+        event_id TEXT NOT NULL,
+        handler TEXT NOT NULL,
+        call_id TEXT NOT NULL,
+        to_number TEXT NOT NULL,
+        from_number TEXT NOT NULL,
+        request TEXT NOT NULL,
+        not_before REAL NOT NULL,
+        depth INTEGER NOT NULL DEFAULT 1,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        vocode_call_id TEXT,
+        reason TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX follow_ups_due ON follow_ups (status, next_attempt_at);
+    CREATE INDEX follow_ups_number ON follow_ups (to_number, created_at);
+    CREATE INDEX follow_ups_call ON follow_ups (vocode_call_id);
+    CREATE TABLE do_not_call (
+        number TEXT PRIMARY KEY,
+        reason TEXT,
+        created_at REAL NOT NULL
+    );
     """,
 ]

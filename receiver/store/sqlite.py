@@ -17,7 +17,18 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from receiver.errors import MigrationError, StoreError
-from receiver.store.base import EventRecord, NewEvent, SchemaState, Stored
+from receiver.store import sqlite_deliveries as deliveries
+from receiver.store.base import (
+    Claimed,
+    DeliveryFilter,
+    DeliveryRecord,
+    EventRecord,
+    Finish,
+    HandlerStats,
+    NewEvent,
+    SchemaState,
+    Stored,
+)
 from receiver.store.migrations import SQLITE as MIGRATIONS
 from receiver.store.writer import Writer
 
@@ -103,7 +114,7 @@ class SQLiteStore:
     # events ------------------------------------------------------------------------------
 
     async def add_event(self, event: NewEvent) -> Stored:
-        return await self._writer.submit(lambda conn: _add_event(conn, event))
+        return await self._writer.submit(lambda conn: _add_event(conn, event), notify=True)
 
     async def get_event(self, event_id: str) -> EventRecord | None:
         sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE id = ?"
@@ -128,6 +139,37 @@ class SQLiteStore:
     async def count_events(self) -> int:
         row = await self._read(lambda conn: conn.execute("SELECT count(*) FROM events").fetchone())
         return int(row[0])
+
+
+    # deliveries ---------------------------------------------------------------------------
+
+    async def claim(
+        self, slots: dict[str, int], ordered: frozenset[str], leases: dict[str, float]
+    ) -> list[Claimed]:
+        return await self._writer.submit(
+            lambda conn: deliveries.claim(conn, slots, ordered, leases)
+        )
+
+    async def finish(self, result: Finish) -> bool:
+        return await self._writer.submit(lambda conn: deliveries.finish(conn, result), notify=True)
+
+    async def release(self, claims: list[tuple[int, int]]) -> None:
+        await self._writer.submit(lambda conn: deliveries.release(conn, claims), notify=True)
+
+    async def requeue(self, ids: list[int], *, side_effects: bool = True) -> int:
+        return await self._writer.submit(
+            lambda conn: deliveries.requeue(conn, ids, side_effects), notify=True
+        )
+
+    async def list_deliveries(self, where: DeliveryFilter) -> list[DeliveryRecord]:
+        return await self._read(lambda conn: deliveries.list_deliveries(conn, where))
+
+    async def get_delivery(self, delivery_id: int) -> DeliveryRecord | None:
+        found = await self.list_deliveries(DeliveryFilter(ids=(delivery_id,)))
+        return found[0] if found else None
+
+    async def delivery_stats(self) -> dict[str, HandlerStats]:
+        return await self._read(deliveries.stats)
 
 
 def _add_event(conn: sqlite3.Connection, event: NewEvent) -> Stored:

@@ -40,10 +40,13 @@ class Writer:
         if self._failure is not None:
             raise StoreError(f"cannot open the SQLite database: {self._failure}")
 
-    def submit(self, op: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+    def submit(
+        self, op: Callable[[sqlite3.Connection], T], *, notify: bool = False
+    ) -> asyncio.Future[T]:
+        """Queue ``op``; with ``notify``, ``after_commit`` runs once its batch is committed."""
         assert self._loop is not None, "writer not started"
         future: asyncio.Future[T] = self._loop.create_future()
-        self._queue.put((op, future))
+        self._queue.put((op, future, notify))
         return future
 
     def stop(self) -> None:
@@ -90,7 +93,7 @@ class Writer:
     def _run_batch(conn: sqlite3.Connection, batch: list[Any]) -> list[tuple[bool, Any]]:
         try:
             conn.execute("BEGIN IMMEDIATE")
-            results = [(True, op(conn)) for op, _ in batch]
+            results = [(True, op(conn)) for op, _, _ in batch]
             conn.execute("COMMIT")
             return results
         except Exception:
@@ -98,7 +101,7 @@ class Writer:
                 conn.execute("ROLLBACK")
         # One op failed: run each on its own so that the others still commit.
         results = []
-        for op, _ in batch:
+        for op, _, _ in batch:
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 value = op(conn)
@@ -114,7 +117,9 @@ class Writer:
 def _resolve(
     batch: list[Any], results: list[tuple[bool, Any]], after_commit: Callable[[], None] | None
 ) -> None:
-    for (_, future), (ok, value) in zip(batch, results, strict=True):
+    notify = False
+    for (_, future, wants_notify), (ok, value) in zip(batch, results, strict=True):
+        notify = notify or (ok and wants_notify)
         if future.done():
             continue
         if ok:
@@ -122,5 +127,5 @@ def _resolve(
         else:
             error = value if isinstance(value, StoreError) else StoreError(str(value))
             future.set_exception(error)
-    if after_commit is not None:
+    if notify and after_commit is not None:
         after_commit()

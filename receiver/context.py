@@ -1,0 +1,85 @@
+"""What a handler receives beside the event: ``ctx``.
+
+Example::
+
+    @router.on("event_phone_call_did_not_connect")
+    async def call_back(event, ctx: HandlerContext) -> None:
+        ctx.log.info("calling_back", status=event.payload.telephony_status)
+        await ctx.follow_up(to_number="+15555550123", from_number="+15555550199",
+                            agent="0b6f7e0a-91c2-4f1d-8a2b-6c3d4e5f6a7b",
+                            not_before=time.time() + 3600)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+FOLLOW_UP_KEY = "receiver_follow_up_key"
+FOLLOW_UP_DEPTH = "receiver_follow_up_depth"
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUpRequest:
+    """A follow-up call a handler asked for; recorded when its delivery succeeds."""
+
+    key: str
+    call_id: str  # the call whose event asked for it
+    to_number: str
+    from_number: str
+    agent: str | dict[str, Any]
+    context: dict[str, str]
+    not_before: float
+    options: dict[str, Any]  # other create-call fields: on_no_human_answer, hipaa_compliant, ...
+
+    def __await__(self) -> Generator[Any, None, FollowUpRequest]:
+        # ``await ctx.follow_up(...)`` and plain ``ctx.follow_up(...)`` (sync handlers) both work
+        return self
+        yield  # pragma: no cover - makes this a generator
+
+
+@dataclass
+class HandlerContext:
+    """Everything a handler may use besides the event. Built by the worker per attempt."""
+
+    event_id: str
+    call_id: str
+    handler: str
+    attempt: int
+    log: Any = field(default_factory=lambda: structlog.get_logger("receiver.handler"))
+    vocode: Any = None  # receiver.vocode.VocodeClient when RECEIVER_VOCODE_API_KEY is set
+    side_effects: bool = True
+    follow_ups: list[FollowUpRequest] = field(default_factory=list)
+
+    def follow_up(
+        self,
+        *,
+        to_number: str,
+        from_number: str,
+        agent: str | dict[str, Any],
+        context: dict[str, str] | None = None,
+        not_before: float | None = None,
+        **options: Any,
+    ) -> FollowUpRequest:
+        """Ask for a call through ``POST /v1/calls/create`` once this delivery succeeds.
+
+        The request is keyed by (event, handler, its rank in this run): a retried or
+        replayed handler asking again records nothing new, so nobody is called twice.
+        """
+        key = f"{self.event_id}/{self.handler}/{len(self.follow_ups) + 1}"
+        request = FollowUpRequest(
+            key=key,
+            call_id=self.call_id,
+            to_number=to_number,
+            from_number=from_number,
+            agent=agent,
+            context=dict(context or {}),
+            not_before=not_before if not_before is not None else time.time(),
+            options=options,
+        )
+        self.follow_ups.append(request)
+        return request

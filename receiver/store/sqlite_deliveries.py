@@ -1,0 +1,160 @@
+"""Delivery operations of the SQLite store. Each runs inside the writer's transaction."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from typing import Any
+
+from receiver.store.base import Claimed, DeliveryFilter, DeliveryRecord, Finish, HandlerStats
+
+_ACTIVE = "('pending', 'running')"
+_DUE = f"""
+    SELECT d.id, d.handler, d.attempts, d.event_seq, d.event_id, d.call_id, d.side_effects
+    FROM deliveries d
+    WHERE d.status IN {_ACTIVE} AND d.next_attempt_at <= ? AND d.handler IN ({{handlers}})
+      AND (d.handler NOT IN ({{ordered}}) OR NOT EXISTS (
+          SELECT 1 FROM deliveries p
+          WHERE p.handler = d.handler AND p.call_id = d.call_id AND p.event_seq < d.event_seq
+            AND p.status IN {_ACTIVE}))
+    LIMIT ?
+"""
+_DELIVERY_COLUMNS = """d.id, d.event_id, e.type, d.handler, d.call_id, d.status, d.attempts,
+    d.next_attempt_at, d.lease_until, d.last_error, d.side_effects, d.created_at, d.updated_at"""
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+def claim(
+    conn: sqlite3.Connection,
+    slots: dict[str, int],
+    ordered: frozenset[str],
+    leases: dict[str, float],
+) -> list[Claimed]:
+    wanted = {h: n for h, n in slots.items() if n > 0}
+    if not wanted:
+        return []
+    now = time.time()
+    names, ordered_names = list(wanted), [h for h in wanted if h in ordered] or [""]
+    sql = _DUE.format(handlers=_marks(len(names)), ordered=_marks(len(ordered_names)))
+    rows = conn.execute(sql, (now, *names, *ordered_names, sum(wanted.values()) * 2)).fetchall()
+    taken = []
+    for row in rows:
+        if wanted[row[1]] > 0:
+            wanted[row[1]] -= 1
+            taken.append(row)
+    if not taken:
+        return []
+    conn.executemany(
+        "UPDATE deliveries SET status = 'running', attempts = attempts + 1, lease_until = ?,"
+        " next_attempt_at = ?, updated_at = ? WHERE id = ?",
+        [(now + leases[r[1]], now + leases[r[1]], now, r[0]) for r in taken],
+    )
+    seqs = sorted({r[3] for r in taken})
+    envelopes = dict(
+        conn.execute(f"SELECT seq, envelope FROM events WHERE seq IN ({_marks(len(seqs))})", seqs)
+    )
+    return [
+        Claimed(
+            id=r[0],
+            attempt=r[2] + 1,
+            handler=r[1],
+            event_id=r[4],
+            call_id=r[5],
+            envelope=json.loads(envelopes[r[3]]),
+            side_effects=bool(r[6]),
+        )
+        for r in taken
+    ]
+
+
+def finish(conn: sqlite3.Connection, result: Finish) -> bool:
+    now = time.time()
+    status = "pending" if result.status == "retry" else result.status
+    next_at = result.next_attempt_at if result.next_attempt_at is not None else now
+    cursor = conn.execute(
+        "UPDATE deliveries SET status = ?, next_attempt_at = ?, lease_until = NULL,"
+        " last_error = coalesce(?, last_error), updated_at = ?"
+        " WHERE id = ? AND attempts = ? AND status = 'running'",
+        (status, next_at, result.error, now, result.id, result.attempt),
+    )
+    if cursor.rowcount != 1:
+        return False  # the lease expired and another worker owns this delivery now
+    if result.follow_ups:
+        from receiver.store.sqlite_follow_ups import record_follow_ups
+
+        record_follow_ups(conn, result, now)
+    return True
+
+
+def release(conn: sqlite3.Connection, claims: list[tuple[int, int]]) -> None:
+    now = time.time()
+    conn.executemany(
+        "UPDATE deliveries SET status = 'pending', attempts = attempts - 1, lease_until = NULL,"
+        " next_attempt_at = ?, updated_at = ? WHERE id = ? AND attempts = ? AND status = 'running'",
+        [(now, now, delivery_id, attempt) for delivery_id, attempt in claims],
+    )
+
+
+def requeue(conn: sqlite3.Connection, ids: list[int], side_effects: bool) -> int:
+    now = time.time()
+    cursor = conn.executemany(
+        "UPDATE deliveries SET status = 'pending', attempts = 0, lease_until = NULL,"
+        " next_attempt_at = ?, side_effects = ?, updated_at = ? WHERE id = ?"
+        " AND status != 'running'",
+        [(now, int(side_effects), now, i) for i in ids],
+    )
+    return cursor.rowcount
+
+
+def list_deliveries(conn: sqlite3.Connection, where: DeliveryFilter) -> list[DeliveryRecord]:
+    clauses, args = _filter(where)
+    sql = (
+        f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq"
+        f" {clauses} ORDER BY d.id DESC"
+    )
+    if where.limit is not None:
+        sql += " LIMIT ?"
+        args.append(where.limit)
+    return [_record(row) for row in conn.execute(sql, args)]
+
+
+def _filter(where: DeliveryFilter) -> tuple[str, list[Any]]:
+    clauses, args = [], []
+    for column, value, op in (
+        ("d.status", where.status, "="),
+        ("d.handler", where.handler, "="),
+        ("e.type", where.type, "="),
+        ("d.created_at", where.since, ">="),
+        ("d.created_at", where.until, "<"),
+    ):
+        if value is not None:
+            clauses.append(f"{column} {op} ?")
+            args.append(value)
+    if where.ids:
+        clauses.append(f"d.id IN ({_marks(len(where.ids))})")
+        args.extend(where.ids)
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", args
+
+
+def _record(row: Any) -> DeliveryRecord:
+    return DeliveryRecord(*row[:10], bool(row[10]), row[11], row[12])
+
+
+def stats(conn: sqlite3.Connection) -> dict[str, HandlerStats]:
+    now = time.time()
+    out: dict[str, HandlerStats] = {}
+    for handler, count, oldest in conn.execute(
+        f"SELECT handler, count(*), min(created_at) FROM deliveries WHERE status IN {_ACTIVE}"
+        " GROUP BY handler"
+    ):
+        out[handler] = HandlerStats(count, max(0.0, now - oldest), 0)
+    for handler, dead in conn.execute(
+        "SELECT handler, count(*) FROM deliveries WHERE status = 'dead' GROUP BY handler"
+    ):
+        previous = out.get(handler, HandlerStats(0, 0.0, 0))
+        out[handler] = HandlerStats(previous.pending, previous.oldest_pending_age, dead)
+    return out

@@ -1,0 +1,216 @@
+"""The worker: claims due deliveries in batches, runs their handlers, records the outcomes.
+
+One asyncio loop per process. It wakes when intake commits (same process) and otherwise
+polls every ``RECEIVER_POLL_INTERVAL_SECONDS``. Each claim leases the delivery for the
+handler's timeout plus a margin; a worker that dies leaves the lease to expire and the
+delivery is claimed again. A finish is recorded only while the lease is still the
+attempt's own (``attempts`` is the fencing token), so no delivery is marked done twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+
+from receiver import dispatch
+from receiver.context import HandlerContext
+from receiver.errors import StoreError
+from receiver.events import event_adapter
+from receiver.registry import Registry
+from receiver.retry import RetryPolicy
+from receiver.settings import Settings
+from receiver.store.base import Claimed, Finish
+
+log = structlog.get_logger("receiver.worker")
+
+
+class Worker:
+    """Runs deliveries of ``registry``'s handlers from ``store`` until :meth:`stop`."""
+
+    def __init__(
+        self,
+        store: Any,
+        registry: Registry,
+        settings: Settings,
+        *,
+        metrics: Any = None,
+        vocode: Any = None,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.metrics = metrics
+        self.vocode = vocode
+        self.capacity = settings.worker_concurrency
+        self.poll = settings.poll_interval_seconds
+        self.grace = settings.shutdown_grace_seconds
+        self.policy = RetryPolicy(settings.retry_base_seconds, settings.retry_cap_seconds)
+        self.leases = {
+            name: spec.timeout + settings.lease_margin_seconds
+            for name, spec in registry.handlers.items()
+        }
+        self.ordered = frozenset(n for n, spec in registry.handlers.items() if spec.ordered)
+        self._executor = ThreadPoolExecutor(settings.worker_threads, "receiver-handler")
+        self._running: dict[asyncio.Task[None], Claimed] = {}
+        self._per_handler: Counter[str] = Counter()
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._loop_task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._loop_task is not None and not self._loop_task.done()
+
+    def wake(self) -> None:
+        """Claim now instead of at the next poll (called when intake commits)."""
+        self._wake.set()
+
+    def start(self) -> None:
+        if self.registry.handlers:
+            self._loop_task = asyncio.create_task(self._claim_loop(), name="receiver-worker")
+
+    async def stop(self) -> None:
+        """Stop claiming; let running handlers finish within the grace period; release the rest."""
+        self._stopping = True
+        self._wake.set()
+        if self._loop_task is not None:
+            await self._loop_task
+        tasks = list(self._running)
+        if tasks:
+            log.info("worker_draining", running=len(tasks), grace_seconds=self.grace)
+            _, late = await asyncio.wait(tasks, timeout=self.grace)
+            unfinished = [(self._running[t].id, self._running[t].attempt) for t in late]
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+            if unfinished:
+                await self.store.release(unfinished)
+                log.warning("worker_released", deliveries=len(unfinished))
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _slots(self) -> dict[str, int]:
+        free = self.capacity - len(self._running)
+        if free <= 0:
+            return {}
+        slots = {}
+        for name, spec in self.registry.handlers.items():
+            limit = free if spec.concurrency is None else spec.concurrency - self._per_handler[name]
+            if limit > 0:
+                slots[name] = min(free, limit)
+        return slots
+
+    async def _claim_loop(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            slots = self._slots()
+            claimed: list[Claimed] = []
+            if slots:
+                try:
+                    claimed = await self.store.claim(slots, self.ordered, self.leases)
+                except StoreError as exc:
+                    log.error("claim_failed", error=str(exc))
+            for item in claimed:
+                self._start(item)
+            if claimed and len(claimed) >= min(self.capacity, sum(slots.values())):
+                continue  # a full batch: more may be due already
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll)
+
+    def _start(self, item: Claimed) -> None:
+        task = asyncio.create_task(self._deliver(item))
+        self._running[task] = item
+        self._per_handler[item.handler] += 1
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        item = self._running.pop(task)
+        self._per_handler[item.handler] -= 1
+        self._wake.set()
+        if not task.cancelled() and task.exception() is not None:
+            # not a handler's error (those are outcomes): the lease expires, it runs again
+            log.error("worker_error", delivery_id=item.id, exc_info=task.exception())
+
+    async def _deliver(self, item: Claimed) -> None:
+        spec = self.registry[item.handler]
+        bound = dict(
+            event_id=item.event_id, call_id=item.call_id, handler=item.handler, attempt=item.attempt
+        )
+        with structlog.contextvars.bound_contextvars(**bound):
+            if item.attempt > spec.max_attempts:  # its worker died on every attempt
+                error = "the lease expired on every attempt (did the worker crash?)"
+                await self._record(item, dispatch.Decision("dead", None, error), None)
+                return
+            try:
+                event = event_adapter.validate_python(item.envelope)
+            except ValidationError as exc:
+                error = f"the stored event no longer validates: {exc.error_count()} errors"
+                await self._record(item, dispatch.Decision("dead", None, error), None)
+                return
+            ctx = HandlerContext(
+                event_id=item.event_id,
+                call_id=item.call_id,
+                handler=item.handler,
+                attempt=item.attempt,
+                log=log.bind(**bound),
+                vocode=self.vocode,
+                side_effects=item.side_effects,
+            )
+            result = await dispatch.attempt(spec, event, ctx, self._executor)
+            decision = dispatch.decide(spec, item.attempt, result, self.policy)
+            await self._record(item, decision, result)
+
+    async def _record(
+        self, item: Claimed, decision: dispatch.Decision, result: dispatch.Attempt | None
+    ) -> None:
+        finish = Finish(
+            id=item.id,
+            attempt=item.attempt,
+            status=decision.status,
+            next_attempt_at=decision.next_attempt_at,
+            error=decision.error,
+            follow_ups=result.follow_ups if result else (),
+            side_effects=item.side_effects,
+        )
+        seconds = result.seconds if result else 0.0
+        try:
+            kept = await self.store.finish(finish)
+        except StoreError as exc:  # the lease will expire and the delivery run again
+            log.error("delivery_not_recorded", error=str(exc))
+            return
+        outcome = decision.status if kept else "lease_lost"
+        if self.metrics is not None and kept:
+            self.metrics.delivery(item.handler, decision.status, seconds)
+        log.info(
+            "delivery_finished",
+            outcome=outcome,
+            duration_ms=round(seconds * 1000, 2),
+            error=decision.error,
+            follow_ups=len(finish.follow_ups),
+            retry_in=(
+                round(decision.next_attempt_at - time.time(), 3)
+                if decision.next_attempt_at
+                else None
+            ),
+        )
+
+
+@contextlib.asynccontextmanager
+async def running_worker(worker: Worker, store: Any) -> AsyncIterator[Worker]:
+    """Start ``worker`` woken by ``store`` commits; drain it on exit."""
+    hooks = getattr(store, "on_commit", None)
+    if hooks is not None:
+        hooks.append(worker.wake)
+    worker.start()
+    try:
+        yield worker
+    finally:
+        await worker.stop()
+        if hooks is not None:
+            hooks.remove(worker.wake)
