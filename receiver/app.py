@@ -38,6 +38,7 @@ def create_app(
     route: EventRoute | None = None,
     registry: Registry | None = None,
     with_worker: bool = True,
+    with_intake: bool = True,
     lifespan_hooks: list[Any] | None = None,
 ) -> Starlette:
     """Build the service. ``store`` is opened and closed by the app's lifespan.
@@ -94,10 +95,10 @@ def create_app(
         return JSONResponse({"error": "internal", "detail": None}, 500)
 
     prefix = settings.webhook_path.rstrip("/")
+    webhook = [Route(prefix + "/{token}", intake, methods=None), Route(prefix or "/", intake, methods=None)]
     app = Starlette(
         routes=[
-            Route(prefix + "/{token}", intake, methods=None),
-            Route(prefix or "/", intake, methods=None),
+            *(webhook if with_intake else []),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),

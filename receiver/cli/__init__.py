@@ -6,7 +6,9 @@ import click
 
 from receiver import __version__
 from receiver.cli.events import events
-from receiver.cli.serve import migrate, serve, token
+from receiver.cli.deliveries import deliveries, replay
+from receiver.cli.handlers import handlers
+from receiver.cli.serve import migrate, serve, token, worker
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -18,5 +20,5 @@ def main() -> None:
     """
 
 
-for command in (serve, migrate, token, events):
+for command in (serve, worker, migrate, token, events, deliveries, replay, handlers):
     main.add_command(command)

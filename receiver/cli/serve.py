@@ -29,8 +29,6 @@ def webhook_url(settings: Settings, host: str, port: int) -> str:
 )
 def serve(host: str | None, port: int | None, print_url: bool) -> None:
     """Receive webhooks (and run the workers) in this process."""
-    import uvicorn
-
     from receiver.app import create_app
     from receiver.logs import configure
 
@@ -58,16 +56,44 @@ def serve(host: str | None, port: int | None, print_url: bool) -> None:
             flush=True,
         )
     log.info("serving", host=host, port=port, database=settings.database_url.split(":", 1)[0])
+    _run(app, host, port)
+
+
+def _run(app: object, host: str, port: int) -> None:
+    import uvicorn
+
     uvicorn.run(
-        app,
+        app,  # type: ignore[arg-type]
         host=host,
         port=port,
         loop="uvloop",
         http="httptools",
-        access_log=False,  # the path carries the token; intake logs its own lines
+        access_log=False,  # the webhook path carries the token; intake logs its own lines
         log_config=None,
         server_header=False,
     )
+
+
+@click.command()
+@click.option("--host", default=None, help="Interface for /metrics and health (RECEIVER_HOST).")
+@click.option("--port", default=None, type=int, help="Port (RECEIVER_WORKER_METRICS_PORT, 8001).")
+def worker(host: str | None, port: int | None) -> None:
+    """Run only workers (no webhook endpoint); /metrics, /healthz, /readyz on their own port."""
+    from receiver.app import create_app
+    from receiver.logs import configure
+
+    settings = settings_or_exit()
+    configure(settings)
+    try:
+        app = create_app(settings, with_intake=False)
+    except ReceiverError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not len(app.state.registry):
+        raise click.ClickException("RECEIVER_HANDLERS: no handlers loaded; a worker has nothing to do")
+    host = host or settings.host
+    port = settings.worker_metrics_port if port is None else port
+    structlog.get_logger("receiver.worker").info("worker_starting", host=host, port=port)
+    _run(app, host, port)
 
 
 @click.command()

@@ -96,7 +96,10 @@ class SQLiteStore:
             if self._reader is None:
                 raise StoreError("the store is closed")
             with self._read_lock:
-                return fn(self._reader)
+                try:
+                    return fn(self._reader)
+                except sqlite3.Error as exc:
+                    raise StoreError(f"SQLite: {exc}") from exc
 
         return await asyncio.to_thread(run)
 

@@ -1,0 +1,88 @@
+"""A testing kit for handler authors: no server, no database.
+
+Example::
+
+    from receiver.testing import make_event, run
+
+    from handlers.callback import router
+
+    async def test_calls_back_when_no_answer():
+        event = make_event("event_phone_call_did_not_connect", telephony_status="no-answer")
+        [outcome] = await run(router, event)
+        assert outcome.status == "done"
+        assert outcome.follow_ups[0].to_number == "+15555550123"
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from receiver import dispatch
+from receiver.context import FollowUpRequest, HandlerContext
+from receiver.events import EVENT_TYPES, Event, event_adapter
+from receiver.registry import Registry
+from receiver.router import Router
+
+
+def sample(event_type: str) -> dict[str, Any]:
+    """The example body of ``event_type`` (hosted envelope), as shipped in ``receiver/samples``."""
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {event_type!r}; expected one of {EVENT_TYPES}")
+    text = resources.files("receiver.samples").joinpath(f"{event_type}.json").read_text()
+    return json.loads(text)
+
+
+def make_event(event_type: str, *, call_id: str | None = None, **payload: Any) -> Event:
+    """A typed event from its example, with payload fields overridden by ``payload``.
+
+    ``make_event("event_message", text="hi")`` is the example message with another text.
+    """
+    body = sample(event_type)
+    body["payload"] = {**body["payload"], **payload}
+    if call_id is not None:
+        body["call_id"] = call_id
+    return event_adapter.validate_python(body)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one handler did with the event."""
+
+    handler: str
+    status: str  # done, retry, dropped, skipped, error
+    error: str | None
+    retry_after: float | None
+    follow_ups: tuple[FollowUpRequest, ...]
+
+
+async def run(
+    routers: Router | list[Router] | Registry,
+    event: Event,
+    *,
+    event_id: str = "evt_test",
+    attempt: int = 1,
+    vocode: Any = None,
+) -> list[Outcome]:
+    """Run every handler of ``routers`` that ``event`` matches, as the worker would, once.
+
+    Follow-ups are those the handler asked for in a successful run (a failed run records
+    none, as in production).
+    """
+    if isinstance(routers, Registry):
+        registry = routers
+    else:
+        registry = Registry(routers if isinstance(routers, list) else [routers])
+    outcomes = []
+    for name in registry.route(event):
+        spec = registry[name]
+        ctx = HandlerContext(
+            event_id=event_id, call_id=event.call_id, handler=name, attempt=attempt, vocode=vocode
+        )
+        result = await dispatch.attempt(spec, event, ctx)
+        outcomes.append(
+            Outcome(name, result.kind, result.error, result.retry_after, result.follow_ups)
+        )
+    return outcomes
