@@ -152,7 +152,7 @@ EVENT_MODELS: dict[str, type[Event]] = {
 
 def _tag(value: Any) -> str:
     kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-    return kind if kind in EVENT_MODELS else UNKNOWN
+    return kind if isinstance(kind, str) and kind in EVENT_MODELS else UNKNOWN
 
 
 AnyEvent = Annotated[

@@ -153,7 +153,8 @@ class Intake:
         else:
             raw = b"&".join(p for p in query.split(b"&") if not p.startswith(b"token="))
             data = _query_envelope(params)
-        if isinstance(data, dict) and data.get("type") in self._ignored:
+        kind = data.get("type") if isinstance(data, dict) else None
+        if isinstance(kind, str) and kind in self._ignored:  # an unhashable type is a 422
             return 200, {"ignored": True}, "ignored"
         try:
             event = event_adapter.validate_python(normalise(data))
