@@ -1,0 +1,202 @@
+"""The SQLite store: schema versions, WAL, dedup by unique constraint, group commit, durability."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from receiver.errors import MigrationError
+from receiver.store import NewEvent
+from receiver.store.migrations import SQLITE as MIGRATIONS
+from receiver.store.sqlite import SQLiteStore, path_from_url
+
+
+@pytest.fixture
+def new_event() -> Callable[..., NewEvent]:
+    """``make(n, **fields) -> NewEvent``: event number ``n`` with its own id and dedup key."""
+
+    def make(n: int = 1, **fields: object) -> NewEvent:
+        envelope = {"type": "event_message", "call_id": f"call-{n}", "payload": {"text": f"#{n}"}}
+        values: dict[str, object] = {
+            "id": f"evt_{n:08d}",
+            "dedup_key": f"s:{n}",
+            "type": "event_message",
+            "call_id": f"call-{n}",
+            "received_at": 1_700_000_000.0 + n,
+            "method": "POST",
+            "headers": json.dumps({"user-agent": "test"}),
+            "envelope": json.dumps(envelope),
+            "raw": json.dumps(envelope).encode(),
+        }
+        values.update(fields)
+        return NewEvent(**values)  # type: ignore[arg-type]
+
+    return make
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(path, isolation_level=None)
+
+
+async def test_open_applies_the_schema(store, db_path) -> None:
+    """Opening a fresh file creates events and deliveries at the latest schema version."""
+    state = await store.schema_state()
+    assert state.current == state.latest == len(MIGRATIONS)
+    conn = connect(db_path)
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    conn.close()
+    assert {"events", "deliveries", "schema_version"} <= tables
+
+
+async def test_database_is_in_wal_mode(store, db_path) -> None:
+    """The file is switched to write-ahead logging."""
+    conn = connect(db_path)
+    (mode,) = conn.execute("PRAGMA journal_mode").fetchone()
+    conn.close()
+    assert mode == "wal"
+
+
+async def test_reopening_applies_nothing_twice(store, db_path) -> None:
+    """Migrating a database that is up to date applies no version again."""
+    state = await store.migrate()
+    assert state.applied == []
+    again = SQLiteStore(str(db_path))
+    await again.open()
+    await again.close()
+    conn = connect(db_path)
+    versions = [row[0] for row in conn.execute("SELECT version FROM schema_version")]
+    conn.close()
+    assert versions == list(range(1, len(MIGRATIONS) + 1))
+
+
+async def test_newer_schema_refuses_to_open(db_path) -> None:
+    """A database at a schema version newer than the code raises MigrationError on open."""
+    first = SQLiteStore(str(db_path))
+    await first.open()
+    await first.close()
+    conn = connect(db_path)
+    conn.execute("INSERT INTO schema_version VALUES (?, 0)", (len(MIGRATIONS) + 1,))
+    conn.close()
+    newer = SQLiteStore(str(db_path))
+    with pytest.raises(MigrationError, match=f"schema version {len(MIGRATIONS) + 1}"):
+        await newer.open()
+    await newer.close()
+
+
+async def test_event_round_trip(store, new_event) -> None:
+    """An added event reads back with the same raw bytes, envelope, headers and fields."""
+    event = new_event(1, raw=b'{"x":  "\xc3\xa9"}')
+    stored = await store.add_event(event)
+    assert (stored.id, stored.duplicate) == (event.id, False)
+    record = await store.get_event(event.id)
+    assert record.raw == b'{"x":  "\xc3\xa9"}'
+    assert record.envelope == json.loads(event.envelope)
+    assert record.headers == {"user-agent": "test"}
+    assert (record.type, record.call_id, record.received_at, record.method) == (
+        event.type,
+        event.call_id,
+        event.received_at,
+        event.method,
+    )
+
+
+async def test_unknown_id_reads_none(store) -> None:
+    """Asking for an id that was never stored answers None."""
+    assert await store.get_event("evt_missing") is None
+
+
+async def test_same_dedup_key_stores_one_row(store, new_event) -> None:
+    """A second event with a known dedup key is not stored and answers the first id."""
+    first = await store.add_event(new_event(1))
+    second = await store.add_event(new_event(2, dedup_key=new_event(1).dedup_key))
+    assert (second.id, second.duplicate) == (first.id, True)
+    assert await store.count_events() == 1
+
+
+async def test_concurrent_duplicates_in_one_batch(store, new_event) -> None:
+    """Duplicates submitted together (one transaction) still store one row; all learn its id."""
+    results = await asyncio.gather(
+        *(store.add_event(new_event(n, dedup_key="s:same")) for n in range(1, 21))
+    )
+    assert sum(not r.duplicate for r in results) == 1
+    assert len({r.id for r in results}) == 1
+    assert await store.count_events() == 1
+
+
+async def test_unique_constraint_decides_across_stores(store, db_path, new_event) -> None:
+    """Two stores (two processes) on one file: the database, not memory, finds the duplicate."""
+    other = SQLiteStore(str(db_path))
+    await other.open()
+    try:
+        first = await store.add_event(new_event(1))
+        second = await other.add_event(new_event(2, dedup_key=new_event(1).dedup_key))
+    finally:
+        await other.close()
+    assert (second.id, second.duplicate) == (first.id, True)
+
+
+async def test_deliveries_are_stored_with_the_event(store, db_path, new_event) -> None:
+    """One pending delivery row per matching handler is written with the event."""
+    await store.add_event(new_event(1, handlers=("crm", "audit")))
+    await store.add_event(new_event(2, dedup_key=new_event(1).dedup_key, handlers=("crm",)))
+    conn = connect(db_path)
+    rows = conn.execute("SELECT event_id, handler, status FROM deliveries ORDER BY handler")
+    found = rows.fetchall()
+    conn.close()
+    assert found == [("evt_00000001", "audit", "pending"), ("evt_00000001", "crm", "pending")]
+
+
+async def test_list_events_newest_first_and_filtered(store, new_event) -> None:
+    """Listing gives the newest first, filtered by type and call id, up to the limit."""
+    await store.add_event(new_event(1))
+    await store.add_event(new_event(2, type="event_recording"))
+    await store.add_event(new_event(3, call_id="call-1"))
+    assert [e.id for e in await store.list_events()] == [
+        "evt_00000003",
+        "evt_00000002",
+        "evt_00000001",
+    ]
+    assert [e.id for e in await store.list_events(type="event_recording")] == ["evt_00000002"]
+    assert [e.id for e in await store.list_events(call_id="call-1")] == [
+        "evt_00000003",
+        "evt_00000001",
+    ]
+    assert [e.id for e in await store.list_events(limit=1)] == ["evt_00000003"]
+
+
+async def test_added_event_is_durable_before_the_answer(store, db_path, new_event) -> None:
+    """When add_event returns, another connection already sees the row (it is committed)."""
+    event = new_event(1)
+    await store.add_event(event)
+    conn = connect(db_path)
+    rows = conn.execute("SELECT id FROM events").fetchall()
+    conn.close()
+    assert rows == [(event.id,)]
+
+
+async def test_concurrent_adds_share_one_commit(store, db_path, new_event) -> None:
+    """Events waiting together are committed together, and none is answered before its commit."""
+    commits: list[int] = []
+    store.on_commit.append(lambda: commits.append(1))
+    blocker = connect(db_path)
+    blocker.execute("BEGIN IMMEDIATE")  # hold the write lock: the writer must wait
+    tasks = [asyncio.ensure_future(store.add_event(new_event(n))) for n in range(1, 51)]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not any(task.done() for task in tasks)  # nothing is answered before it is durable
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    await asyncio.gather(*tasks)
+    assert await store.count_events() == 50
+    assert len(commits) <= 2  # the batch that was waiting on the lock, then everything else
+
+
+def test_sqlite_url_to_path() -> None:
+    """``sqlite:///rel.db`` is a relative path and ``sqlite:////abs.db`` an absolute one."""
+    assert path_from_url("sqlite:///./receiver.db") == "./receiver.db"
+    assert path_from_url("sqlite:////var/lib/receiver.db") == "/var/lib/receiver.db"
