@@ -5,9 +5,11 @@ from __future__ import annotations
 import click
 
 from receiver import __version__
-from receiver.cli.events import events
 from receiver.cli.deliveries import deliveries, replay
+from receiver.cli.events import events
+from receiver.cli.fake import fake_vocode
 from receiver.cli.handlers import handlers
+from receiver.cli.send import send
 from receiver.cli.serve import migrate, serve, token, worker
 
 
@@ -22,3 +24,5 @@ def main() -> None:
 
 for command in (serve, worker, migrate, token, events, deliveries, replay, handlers):
     main.add_command(command)
+main.add_command(send)
+main.add_command(fake_vocode)

@@ -1,0 +1,37 @@
+"""The Vocode API side: models of the calls API, an async client, and a fake server.
+
+Example::
+
+    from receiver.vocode import CreateCallRequest, VocodeClient
+
+    async with VocodeClient.from_settings(settings) as vocode:
+        call = await vocode.create_call(CreateCallRequest(...))
+
+The fake (``receiver.vocode.fake.FakeVocode``) is imported on demand: it pulls in uvicorn.
+"""
+
+from receiver.vocode.client import DEFAULT_BASE_URL, Observer, VocodeClient
+from receiver.vocode.models import (
+    Call,
+    CallAgent,
+    CallPage,
+    CreateCallRequest,
+    FieldError,
+    InlineAgent,
+    ValidationErrorBody,
+)
+from receiver.vocode.outcomes import parse_retry_after
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "Call",
+    "CallAgent",
+    "CallPage",
+    "CreateCallRequest",
+    "FieldError",
+    "InlineAgent",
+    "Observer",
+    "ValidationErrorBody",
+    "VocodeClient",
+    "parse_retry_after",
+]

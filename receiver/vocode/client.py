@@ -1,0 +1,208 @@
+"""``VocodeClient``: an async client of Vocode's calls API (create, get, list, end).
+
+Every failure is one of the :class:`~receiver.errors.VocodeError` tree (mapped in
+:mod:`receiver.vocode.outcomes`). The client does not retry: whether a retry is safe is the
+caller's decision, and the error says which case it is in.
+
+Example::
+
+    from receiver.vocode import CreateCallRequest, VocodeClient
+
+    async with VocodeClient(api_key) as vocode:
+        call = await vocode.create_call(CreateCallRequest(
+            from_number="+15555550199", to_number="+15555550123",
+            agent="0b6f7e0a-91c2-4f1d-8a2b-6c3d4e5f6a7b", context={"follow_up_key": key}))
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import httpx
+import structlog
+from pydantic import BaseModel, SecretStr, ValidationError
+
+from receiver import __version__
+from receiver.errors import SettingsError, VocodeError, VocodeOutcomeUnknown
+from receiver.settings import Settings
+from receiver.vocode.models import Call, CallPage, CreateCallRequest
+from receiver.vocode.outcomes import (
+    error_for_response,
+    error_for_transport,
+    status_class,
+    transport_class,
+)
+
+log = structlog.get_logger("receiver.vocode")
+
+DEFAULT_BASE_URL = "https://api.vocode.dev"
+Observer = Callable[[str, str, float], None]
+"""Called after each request with (operation, status class, seconds).
+
+The status class is ``"2xx"`` ... ``"5xx"``, or ``"not_sent"`` / ``"unknown"`` when no
+answer came; all bounded, so fit for a metric label."""
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class VocodeClient:
+    """Async client of the Vocode calls API, authenticated with a bearer API key.
+
+    ``timeout`` (seconds, or an :class:`httpx.Timeout`) bounds connecting, writing, reading
+    and waiting for a pooled connection. ``transport`` replaces the network (tests);
+    ``observe`` is told (operation, status class, seconds) after every request.
+    The API key lives only in the request headers: it is in no log line, repr or error.
+    """
+
+    def __init__(
+        self,
+        api_key: str | SecretStr,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: float | httpx.Timeout = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        observe: Observer | None = None,
+    ) -> None:
+        key = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
+        if not key:
+            raise ValueError("api_key is empty")
+        self.base_url = base_url.rstrip("/")
+        self._observe = observe
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers={
+                "authorization": f"Bearer {key}",
+                "accept": "application/json",
+                "user-agent": f"vocode-receiver/{__version__}",
+            },
+            timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **kwargs: Any) -> VocodeClient:
+        """A client configured by ``RECEIVER_VOCODE_*``; refuses when no API key is set."""
+        if settings.vocode_api_key is None:
+            raise SettingsError(
+                "RECEIVER_VOCODE_API_KEY: not set; it is needed to place calls through Vocode"
+            )
+        kwargs.setdefault("base_url", settings.vocode_base_url)
+        kwargs.setdefault("timeout", settings.vocode_timeout_seconds)
+        return cls(settings.vocode_api_key, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"VocodeClient(base_url={self.base_url!r})"
+
+    async def __aenter__(self) -> VocodeClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- the API ------------------------------------------------------------------------
+
+    async def create_call(self, request: CreateCallRequest | Mapping[str, Any]) -> Call:
+        """``POST /v1/calls/create``: dial. An answer 200 that cannot be read counts as
+        :class:`~receiver.errors.VocodeOutcomeUnknown`: the call was probably created."""
+        if not isinstance(request, CreateCallRequest):
+            request = CreateCallRequest.model_validate(request)
+        response = await self._request("create_call", "POST", "/v1/calls/create", request.body())
+        return self._read("create_call", response, Call, created=True)
+
+    async def get_call(self, call_id: str) -> Call:
+        """``GET /v1/calls?id=``: one call."""
+        response = await self._request("get_call", "GET", "/v1/calls", params={"id": call_id})
+        return self._read("get_call", response, Call)
+
+    async def list_calls(
+        self,
+        page: int = 1,
+        size: int = 50,
+        *,
+        sort_column: str | None = None,
+        sort_desc: bool | None = None,
+    ) -> CallPage:
+        """``GET /v1/calls/list``: one page of calls; ``page`` counts from 1."""
+        params: dict[str, Any] = {"page": page, "size": size}
+        if sort_column is not None:
+            params["sort_column"] = sort_column
+        if sort_desc is not None:
+            params["sort_desc"] = "true" if sort_desc else "false"
+        response = await self._request("list_calls", "GET", "/v1/calls/list", params=params)
+        return self._read("list_calls", response, CallPage)
+
+    async def end_call(self, call_id: str) -> Call:
+        """``POST /v1/calls/end?id=``: hang up a call in progress."""
+        response = await self._request("end_call", "POST", "/v1/calls/end", params={"id": call_id})
+        return self._read("end_call", response, Call)
+
+    async def find_call_by_context(
+        self, key: str, value: str, *, max_pages: int = 10, size: int = 50
+    ) -> Call | None:
+        """The newest call whose ``context[key] == value``, paging newest first.
+
+        ``None`` means every page was searched and no call matches. When ``max_pages``
+        pages were searched and more remain, the answer is not known:
+        :class:`~receiver.errors.VocodeOutcomeUnknown` is raised rather than ``None``.
+        """
+        for page_number in range(1, max_pages + 1):
+            page = await self.list_calls(page_number, size, sort_desc=True)
+            for call in page.items:
+                if call.context is not None and call.context.get(key) == value:
+                    return call
+            if not page.has_more or not page.items:
+                return None
+        raise VocodeOutcomeUnknown(
+            f"no call with that context in the newest {max_pages} pages; older ones not searched",
+            operation="find_call_by_context",
+        )
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    async def _request(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        json: Any = None,
+        *,
+        params: Mapping[str, Any] | None = None,
+    ) -> httpx.Response:
+        started = time.perf_counter()
+        try:
+            response = await self._http.request(method, path, json=json, params=params)
+        except httpx.RequestError as exc:
+            error = error_for_transport(operation, exc)
+            self._done(operation, transport_class(error), started)
+            raise error from exc
+        self._done(operation, status_class(response.status_code), started)
+        if not response.is_success:
+            raise error_for_response(operation, response)
+        return response
+
+    def _read(
+        self, operation: str, response: httpx.Response, model: type[M], *, created: bool = False
+    ) -> M:
+        try:
+            return model.model_validate_json(response.content)
+        except ValidationError:
+            message = f"Vocode answered {operation} with {response.status_code} but the body "
+            message += f"is not a {model.__name__}"
+            kind = VocodeOutcomeUnknown if created else VocodeError
+            raise kind(message, operation=operation, status=response.status_code) from None
+
+    def _done(self, operation: str, outcome: str, started: float) -> None:
+        seconds = time.perf_counter() - started
+        log.debug("vocode_request", operation=operation, outcome=outcome, seconds=seconds)
+        if self._observe is None:
+            return
+        try:
+            self._observe(operation, outcome, seconds)
+        except Exception:  # a metric must never turn a created call into an error
+            log.exception("vocode_observer_failed", operation=operation)

@@ -1,0 +1,117 @@
+"""A fake Vocode API: a real HTTP server on a free local port, for tests and local runs.
+
+It creates calls (answering the seed ``Call`` shape with a new id, echoing the numbers and
+``context``), gets, lists (newest first) and ends them, checks the bearer key, records
+every create request, can misbehave on cue, and can play a call's webhooks to a receiver.
+
+Example::
+
+    from receiver.vocode.fake import FakeVocode, Fault
+
+    with FakeVocode(api_key="test-key") as fake:
+        fake.inject(Fault.answer(429, retry_after=2), Fault.commit_then_timeout())
+        async with fake.client(timeout=0.5) as vocode:
+            ...                       # first create: 429; second: created, then no answer
+        assert len(fake.created) == 1
+        fake.play_call(receiver_url, n_messages=4)
+
+From the command line: ``receiver fake-vocode --port 8010 --api-key test-key``, scripted
+over HTTP with ``POST /_fake/faults`` and ``POST /_fake/play``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from receiver.vocode.client import VocodeClient
+from receiver.vocode.fake_api import FakeApi, PlayRequest, plan_play
+from receiver.vocode.fake_state import FakeState, Fault
+from receiver.vocode.models import Call, CreateCallRequest
+from receiver.vocode.play import PlayResult, post_events
+from receiver.vocode.server_thread import ServerThread
+
+__all__ = ["FakeVocode", "Fault", "PlayResult"]
+
+
+class FakeVocode:
+    """The fake Vocode API, served on a background thread while in a ``with`` block.
+
+    ``api_key`` None accepts any bearer token (a missing one is still refused with 401).
+    """
+
+    def __init__(self, api_key: str | None = None, *, host: str = "127.0.0.1", port: int = 0):
+        self.api_key = api_key
+        self.state = FakeState(api_key)
+        self.app = FakeApi(self.state)
+        self._server = ServerThread(self.app, host=host, port=port, lifespan="off")
+        self.url = self._server.url
+
+    def __repr__(self) -> str:
+        return f"FakeVocode(url={self.url!r})"
+
+    def start(self) -> FakeVocode:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def __enter__(self) -> FakeVocode:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def created(self) -> list[CreateCallRequest]:
+        """Every create request that got as far as being recorded, oldest first."""
+        return self.state.created()
+
+    @property
+    def calls(self) -> list[Call]:
+        """The calls the fake holds, oldest first."""
+        return self.state.calls()
+
+    def inject(self, *faults: Fault, times: int = 1) -> None:
+        """Script the next create requests: one fault per request, in order (``times``
+        repeats the whole sequence). Requests beyond the script behave normally."""
+        self.state.add_faults(list(faults), times)
+
+    @property
+    def pending_faults(self) -> list[Fault]:
+        return self.state.pending_faults()
+
+    def clear_faults(self) -> None:
+        self.state.clear_faults()
+
+    def client(self, **kwargs: Any) -> VocodeClient:
+        """A :class:`VocodeClient` pointed at this fake, with its key (or any key)."""
+        return VocodeClient(self.api_key or "any-key", base_url=self.url, **kwargs)
+
+    def play_call(
+        self,
+        receiver_url: str,
+        *,
+        call_id: str | None = None,
+        to_number: str | None = None,
+        from_number: str | None = None,
+        n_messages: int = 4,
+        did_not_connect: bool = False,
+        telephony_status: str = "no-answer",
+        headers: dict[str, str] | None = None,
+    ) -> PlayResult:
+        """POST a call's life as webhooks to ``receiver_url`` (the full webhook URL, token
+        included) and return each delivery's status. A ``call_id`` the fake created lends
+        its numbers and is marked ended (or failed, with ``did_not_connect``)."""
+        request = PlayRequest(
+            url=receiver_url,
+            call_id=call_id,
+            to_number=to_number,
+            from_number=from_number,
+            n_messages=n_messages,
+            did_not_connect=did_not_connect,
+            telephony_status=telephony_status,
+            headers=headers,
+        )
+        call_id, events = plan_play(self.state, request)
+        return post_events(receiver_url, call_id, events, headers=headers)
