@@ -63,7 +63,9 @@ def import_router(target: str) -> Router:
     return router
 
 
-def load_registry(targets: Iterable[str], *, entry_point_group: str = ENTRY_POINT_GROUP) -> Registry:
+def load_registry(
+    targets: Iterable[str], *, entry_point_group: str = ENTRY_POINT_GROUP
+) -> Registry:
     """Routers named in ``targets`` (``RECEIVER_HANDLERS``) and by installed entry points."""
     registry = Registry()
     seen: set[int] = set()

@@ -63,9 +63,7 @@ def _check_signature(name: str, func: Callable[..., Any]) -> None:
         params = list(inspect.signature(func).parameters.values())
     except (TypeError, ValueError) as exc:
         raise HandlerError(f"handler {name}: cannot read its signature ({exc})") from None
-    positional = [
-        p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-    ]
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     required_other = [
         p for p in params if p.kind is p.KEYWORD_ONLY and p.default is inspect.Parameter.empty
     ]

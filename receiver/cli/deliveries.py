@@ -31,7 +31,9 @@ def parse_time(value: str | None) -> float | None:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(f"{value!r}: expected e.g. 2h, 30m, 7d or 2026-11-26T10:00") from None
+        raise click.BadParameter(
+            f"{value!r}: expected e.g. 2h, 30m, 7d or 2026-11-26T10:00"
+        ) from None
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
@@ -71,8 +73,14 @@ def list_deliveries(
     for r in rows:
         error = (r.last_error or "")[:60]
         table.add_row(
-            str(r.id), r.handler, r.event_type, r.status, str(r.attempts), r.event_id,
-            _when(r.updated_at), error,
+            str(r.id),
+            r.handler,
+            r.event_type,
+            r.status,
+            str(r.attempts),
+            r.event_id,
+            _when(r.updated_at),
+            error,
         )
     Console().print(table)
 
@@ -89,25 +97,42 @@ def show_delivery(delivery_id: int) -> None:
 
 @click.command()
 @click.argument("delivery_ids", nargs=-1, type=int)
-@click.option("--status", type=click.Choice(STATUSES), default="dead", show_default=True,
-              help="Without ids: replay deliveries in this status.")
+@click.option(
+    "--status",
+    type=click.Choice(STATUSES),
+    default="dead",
+    show_default=True,
+    help="Without ids: replay deliveries in this status.",
+)
 @click.option("--handler", default=None, help="Only this handler.")
 @click.option("--type", "type_", default=None, help="Only events of this type.")
 @click.option("--since", default=None, help="Created at or after (2h, 7d, or ISO time).")
 @click.option("--until", default=None, help="Created before (2h, 7d, or ISO time).")
 @click.option("--dry-run", is_flag=True, help="Say what would be replayed; change nothing.")
-@click.option("--no-side-effects", is_flag=True,
-              help="Run handlers, but record their follow-up calls as suppressed: dial nobody.")
+@click.option(
+    "--no-side-effects",
+    is_flag=True,
+    help="Run handlers, but record their follow-up calls as suppressed: dial nobody.",
+)
 def replay(
-    delivery_ids: tuple[int, ...], status: str, handler: str | None, type_: str | None,
-    since: str | None, until: str | None, dry_run: bool, no_side_effects: bool,
+    delivery_ids: tuple[int, ...],
+    status: str,
+    handler: str | None,
+    type_: str | None,
+    since: str | None,
+    until: str | None,
+    dry_run: bool,
+    no_side_effects: bool,
 ) -> None:
     """Run deliveries again: the ids given, or every one matching the filters (dead by default)."""
     if delivery_ids:
         where = DeliveryFilter(ids=delivery_ids)
     else:
         where = DeliveryFilter(
-            status=status, handler=handler, type=type_, since=parse_time(since),
+            status=status,
+            handler=handler,
+            type=type_,
+            since=parse_time(since),
             until=parse_time(until),
         )
 

@@ -44,8 +44,13 @@ def handlers(as_json: bool) -> None:
     table = Table("handler", "types", "attempts", "timeout", "ordered", "concurrency", "source")
     for r in rows:
         table.add_row(
-            r["handler"], ", ".join(r["types"]), str(r["max_attempts"]), f"{r['timeout']:g}s",
-            "yes" if r["ordered"] else "no", str(r["concurrency"] or "-"), r["source"],
+            r["handler"],
+            ", ".join(r["types"]),
+            str(r["max_attempts"]),
+            f"{r['timeout']:g}s",
+            "yes" if r["ordered"] else "no",
+            str(r["concurrency"] or "-"),
+            r["source"],
         )
     Console().print(table)
     if not rows:

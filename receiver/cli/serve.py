@@ -15,7 +15,9 @@ from receiver.store import Store
 
 
 def webhook_url(settings: Settings, host: str, port: int) -> str:
-    base = settings.public_url or f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    base = (
+        settings.public_url or f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    )
     path = settings.webhook_path.rstrip("/")
     token = settings.tokens[0] if settings.tokens else ""
     return f"{base.rstrip('/')}{path}/{token}" if token else f"{base.rstrip('/')}{path}"
@@ -89,7 +91,9 @@ def worker(host: str | None, port: int | None) -> None:
     except ReceiverError as exc:
         raise click.ClickException(str(exc)) from None
     if not len(app.state.registry):
-        raise click.ClickException("RECEIVER_HANDLERS: no handlers loaded; a worker has nothing to do")
+        raise click.ClickException(
+            "RECEIVER_HANDLERS: no handlers loaded; a worker has nothing to do"
+        )
     host = host or settings.host
     port = settings.worker_metrics_port if port is None else port
     structlog.get_logger("receiver.worker").info("worker_starting", host=host, port=port)
