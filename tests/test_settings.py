@@ -1,0 +1,102 @@
+"""Settings: read from RECEIVER_* once; a bad value names its variable and what was expected."""
+
+from __future__ import annotations
+
+import pytest
+
+from receiver.errors import SettingsError
+from receiver.events import EVENT_TYPES
+from receiver.settings import DEFAULT_DATABASE_URL, load_settings
+
+LONG = "a-token-of-sixteen+"
+
+
+def test_defaults() -> None:
+    """Unset, the service stores in ./receiver.db, takes GET and POST, 1 MiB, all eight types."""
+    settings = load_settings()
+    assert settings.database_url == DEFAULT_DATABASE_URL == "sqlite:///./receiver.db"
+    assert settings.methods == ("GET", "POST")
+    assert settings.max_body_bytes == 1024 * 1024
+    assert settings.subscriptions == EVENT_TYPES
+    assert settings.webhook_path == "/webhooks/vocode"
+    assert settings.tokens == ()
+    assert settings.allow_unauthenticated is False
+
+
+def test_read_from_the_environment(monkeypatch) -> None:
+    """Values come from RECEIVER_* variables; lists are comma-separated and trimmed."""
+    monkeypatch.setenv("RECEIVER_TOKENS", f" {LONG}1 , {LONG}2 ,")
+    monkeypatch.setenv("RECEIVER_SUBSCRIPTIONS", "event_message,event_recording")
+    monkeypatch.setenv("RECEIVER_METHODS", "post")
+    monkeypatch.setenv("RECEIVER_MAX_BODY_BYTES", "2048")
+    monkeypatch.setenv("RECEIVER_DATABASE_URL", "sqlite:////tmp/x.db")
+    settings = load_settings()
+    assert settings.tokens == (f"{LONG}1", f"{LONG}2")
+    assert settings.subscriptions == ("event_message", "event_recording")
+    assert settings.methods == ("POST",)
+    assert settings.max_body_bytes == 2048
+    assert settings.database_url == "sqlite:////tmp/x.db"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("RECEIVER_TOKENS", f"{LONG},short-tok", "at least 16 characters"),
+        ("RECEIVER_SUBSCRIPTIONS", "event_message,event_bogus", "event_bogus"),
+        ("RECEIVER_METHODS", "GET,PUT", "expected GET, POST"),
+        ("RECEIVER_MAX_BODY_BYTES", "0", "greater than 0"),
+        ("RECEIVER_MAX_BODY_BYTES", "lots", "integer"),
+        ("RECEIVER_WEBHOOK_PATH", "webhooks", "must start with /"),
+        ("RECEIVER_ALLOW_UNAUTHENTICATED", "perhaps", "boolean"),
+        ("RECEIVER_SQLITE_SYNCHRONOUS", "OFF", "FULL"),
+    ],
+)
+def test_bad_value_names_its_variable(monkeypatch, variable, value, expected) -> None:
+    """A wrong setting raises SettingsError whose message names the variable and the rule."""
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert message.startswith(f"{variable}: ")
+    assert expected in message
+
+
+def test_short_token_is_not_repeated_in_the_error(monkeypatch) -> None:
+    """The error about a too-short token does not print the token."""
+    monkeypatch.setenv("RECEIVER_TOKENS", "tiny-secret")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert "tiny-secret" not in str(caught.value)
+
+
+def test_every_bad_variable_is_reported_at_once(monkeypatch) -> None:
+    """Several wrong settings are all reported, one line each."""
+    monkeypatch.setenv("RECEIVER_TOKENS", "short")
+    monkeypatch.setenv("RECEIVER_SUBSCRIPTIONS", "event_bogus")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    lines = str(caught.value).splitlines()
+    assert {line.split(":", 1)[0] for line in lines} == {
+        "RECEIVER_TOKENS",
+        "RECEIVER_SUBSCRIPTIONS",
+    }
+
+
+def test_serving_without_a_token_is_refused() -> None:
+    """With no token and no explicit opt-in, serving is refused, naming both variables."""
+    with pytest.raises(SettingsError) as caught:
+        load_settings().check_serving()
+    assert str(caught.value).startswith("RECEIVER_TOKENS: ")
+    assert "RECEIVER_ALLOW_UNAUTHENTICATED=true" in str(caught.value)
+
+
+def test_serving_unauthenticated_when_allowed() -> None:
+    """RECEIVER_ALLOW_UNAUTHENTICATED=true lets the service start without a token."""
+    load_settings(allow_unauthenticated=True).check_serving()
+
+
+def test_settings_are_frozen() -> None:
+    """Settings are read once; the object cannot be changed afterwards."""
+    settings = load_settings()
+    with pytest.raises(ValueError):
+        settings.max_body_bytes = 1  # type: ignore[misc]
