@@ -8,11 +8,11 @@ Example::
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import inspect
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import structlog
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -22,9 +22,12 @@ from starlette.routing import Route
 from receiver.intake import Intake
 from receiver.intake import Route as EventRoute
 from receiver.metrics import Metrics
+from receiver.metrics import metrics_endpoint as serve_metrics
 from receiver.registry import Registry, load_registry
+from receiver.sender import Sender, running_sender
 from receiver.settings import Settings, load_settings
 from receiver.store import Store, create_store
+from receiver.vocode.client import VocodeClient
 from receiver.worker import Worker, running_worker
 
 log = structlog.get_logger("receiver.app")
@@ -40,6 +43,8 @@ def create_app(
     with_worker: bool = True,
     with_intake: bool = True,
     lifespan_hooks: list[Any] | None = None,
+    ready_checks: list[Callable[[], Any]] | None = None,
+    vocode: VocodeClient | None = None,
 ) -> Starlette:
     """Build the service. ``store`` is opened and closed by the app's lifespan.
 
@@ -50,14 +55,28 @@ def create_app(
     metrics = metrics if metrics is not None else Metrics()
     registry = registry if registry is not None else load_registry(settings.handlers)
     intake = Intake(settings, store, metrics, route or registry.route)
+    metrics.register_handlers(registry.handlers)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.open()
         async with contextlib.AsyncExitStack() as stack:
+            if stats := getattr(store, "delivery_stats", None):  # gauges: read every few s
+                interval = settings.metrics_refresh_seconds
+                await stack.enter_async_context(metrics.refreshing(stats, interval))
+            client = vocode
+            if client is None and settings.vocode_api_key is not None:
+                client = VocodeClient.from_settings(settings, observe=metrics.vocode_call)
+                await stack.enter_async_context(client)
+            app.state.vocode = client
             if with_worker and len(registry):
-                worker = Worker(store, registry, settings, metrics=metrics)
+                worker = Worker(store, registry, settings, metrics=metrics, vocode=client)
                 app.state.worker = await stack.enter_async_context(running_worker(worker, store))
+            if with_worker and client is not None:
+                sender = Sender(store, client, settings, metrics=metrics)
+                app.state.sender = await stack.enter_async_context(running_sender(sender, store))
+            elif with_worker:
+                log.info("follow_ups_not_sent", reason="RECEIVER_VOCODE_API_KEY is not set")
             for hook in lifespan_hooks or ():
                 await stack.enter_async_context(hook(app))
             yield
@@ -76,14 +95,15 @@ def create_app(
         if state.current != state.latest:
             reason = f"schema at version {state.current}, expected {state.latest}"
             return JSONResponse({"status": "unavailable", "reason": reason}, 503)
+        for check in ready_checks or ():  # each answers None (ready) or the reason it is not
+            reason = check()
+            if inspect.isawaitable(reason):
+                reason = await reason
+            if reason:
+                return JSONResponse({"status": "unavailable", "reason": reason}, 503)
         return JSONResponse({"status": "ok", "schema_version": state.current})
 
-    async def metrics_endpoint(request: Request) -> Response:
-        if settings.metrics_token is not None:
-            expected = f"Bearer {settings.metrics_token}"
-            if request.headers.get("authorization", "") != expected:
-                return JSONResponse({"error": "unauthorized", "detail": None}, 401)
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    metrics_endpoint = serve_metrics(metrics, settings.metrics_token)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -95,7 +115,10 @@ def create_app(
         return JSONResponse({"error": "internal", "detail": None}, 500)
 
     prefix = settings.webhook_path.rstrip("/")
-    webhook = [Route(prefix + "/{token}", intake, methods=None), Route(prefix or "/", intake, methods=None)]
+    webhook = [
+        Route(prefix + "/{token}", intake, methods=None),
+        Route(prefix or "/", intake, methods=None),
+    ]
     app = Starlette(
         routes=[
             *(webhook if with_intake else []),
@@ -108,6 +131,7 @@ def create_app(
     )
     app.state.registry = registry
     app.state.worker = None
+    app.state.sender = None
     app.state.store = store
     app.state.metrics = metrics
     app.state.settings = settings
@@ -116,6 +140,9 @@ def create_app(
 
 def app_from_env() -> Starlette:
     """Factory for ``uvicorn --factory``: settings from the environment."""
+    from receiver.logs import configure
+
     settings = load_settings()
+    configure(settings)  # after uvicorn's own logging set-up: its loggers join our pipeline
     settings.check_serving()
     return create_app(settings)

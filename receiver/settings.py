@@ -52,6 +52,15 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: Annotated[float, Field(ge=0)] = 25.0
     worker_metrics_port: Annotated[int, Field(ge=0, le=65535)] = 8001
 
+    # follow-up calls
+    follow_up_max_per_number: Annotated[int, Field(ge=0)] = 3
+    follow_up_max_depth: Annotated[int, Field(ge=0)] = 2
+    follow_up_rate_per_second: Annotated[float, Field(gt=0)] = 5.0
+    follow_up_concurrency: Annotated[int, Field(ge=1, le=1000)] = 4
+    follow_up_max_attempts: Annotated[int, Field(ge=1)] = 8
+    follow_up_reconcile_delay_seconds: Annotated[float, Field(ge=0)] = 5.0
+    follow_up_lease_seconds: Annotated[float, Field(gt=0)] = 120.0
+
     # serving
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8000
@@ -62,6 +71,7 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_pii: bool = False
     metrics_token: str | None = None
+    metrics_refresh_seconds: Annotated[float, Field(gt=0, le=300)] = 5.0
 
     # Vocode API (follow-up calls)
     vocode_api_key: SecretStr | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import signal
 import sys
 
 import click
@@ -61,9 +62,17 @@ def serve(host: str | None, port: int | None, print_url: bool) -> None:
     _run(app, host, port)
 
 
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def _run(app: object, host: str, port: int) -> None:
     import uvicorn
 
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again with the
+    # handlers found at start: these make that an exit with status 0 instead of a kill.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    signal.signal(signal.SIGINT, _exit_cleanly)
     uvicorn.run(
         app,  # type: ignore[arg-type]
         host=host,

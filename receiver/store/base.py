@@ -182,3 +182,102 @@ class DeliveryStore(Protocol):
 
     async def delivery_stats(self) -> dict[str, HandlerStats]:
         """Per handler: pending (or running) count, age of the oldest, dead count."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedFollowUp:
+    """A follow-up intent leased to a sender, marked ``sending`` before any request."""
+
+    key: str
+    attempt: int  # fencing token, as for deliveries
+    to_number: str
+    request: dict[str, Any]
+    depth: int
+    reconcile: bool  # it may have been sent already: look for the call before sending
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUpRecord:
+    key: str
+    event_id: str
+    handler: str
+    call_id: str
+    to_number: str
+    from_number: str
+    request: dict[str, Any]
+    not_before: float
+    depth: int
+    status: str
+    attempts: int
+    next_attempt_at: float
+    reconcile: bool
+    vocode_call_id: str | None
+    reason: str | None
+    sent_at: float | None
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUpGuards:
+    """Limits checked when an intent is claimed; a refusal is recorded on the intent."""
+
+    max_per_number: int = 3  # calls to one number per 24 h
+    max_depth: int = 2  # follow-ups of follow-ups
+    window_seconds: float = 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUpClaim:
+    claimed: list[ClaimedFollowUp]
+    refused: list[tuple[str, str]]  # (key, reason): do_not_call, cap, depth
+
+
+class FollowUpStore(Protocol):
+    """The follow-up half of the store (same object as :class:`Store`)."""
+
+    async def claim_follow_ups(
+        self, limit: int, lease: float, guards: FollowUpGuards
+    ) -> FollowUpClaim:
+        """Refuse what the guards forbid; mark up to ``limit`` due intents ``sending``.
+
+        Due: pending and ``next_attempt_at`` passed, or ``sending`` with an expired lease
+        (its sender died: it is returned with ``reconcile`` set). Guards are checked for
+        intents that cannot have been sent yet; the per-number count excludes the intent.
+        """
+
+    async def complete_follow_up(
+        self,
+        key: str,
+        attempt: int,
+        status: str,
+        *,
+        vocode_call_id: str | None = None,
+        reason: str | None = None,
+        next_attempt_at: float | None = None,
+        reconcile: bool = False,
+    ) -> bool:
+        """Record a send's end: created, rejected, held, or pending again (retry)."""
+
+    async def list_follow_ups(
+        self, *, status: str | None = None, limit: int = 50
+    ) -> list[FollowUpRecord]:
+        """Newest first."""
+
+    async def get_follow_up(self, key: str) -> FollowUpRecord | None:
+        """One intent by key."""
+
+    async def release_follow_up(self, key: str) -> bool:
+        """Held, rejected or refused → pending, due now (guards and reconciliation still apply)."""
+
+    async def cancel_follow_up(self, key: str) -> bool:
+        """Any intent not sending or created → cancelled."""
+
+    async def dnc_add(self, number: str, reason: str | None = None) -> None:
+        """Put a number on the do-not-call list."""
+
+    async def dnc_remove(self, number: str) -> bool:
+        """Take a number off the list; False if it was not on it."""
+
+    async def dnc_list(self) -> list[tuple[str, str | None, float]]:
+        """(number, reason, added at) for every listed number."""

@@ -1,4 +1,7 @@
-"""Schema versions, applied in order. Never edit a released version: add the next one."""
+"""Schema versions, applied in order. Never edit a released version: add the next one.
+
+Each version is split on ";" into statements: no semicolon inside a statement or comment.
+"""
 
 from __future__ import annotations
 
@@ -38,25 +41,28 @@ SQLITE: list[str] = [
     CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at);
     CREATE INDEX deliveries_call ON deliveries (handler, call_id, event_seq);
     CREATE TABLE follow_ups (
-        key TEXT PRIMARY KEY,
+        key TEXT PRIMARY KEY,  -- <event id>/<handler>/<n-th follow-up of that run>
         event_id TEXT NOT NULL,
         handler TEXT NOT NULL,
-        call_id TEXT NOT NULL,
+        call_id TEXT NOT NULL,  -- the call whose event asked for it
         to_number TEXT NOT NULL,
         from_number TEXT NOT NULL,
-        request TEXT NOT NULL,
+        request TEXT NOT NULL,  -- the create-call body, JSON
         not_before REAL NOT NULL,
-        depth INTEGER NOT NULL DEFAULT 1,
-        status TEXT NOT NULL,
+        depth INTEGER NOT NULL DEFAULT 1,  -- 1 + depth of call_id (0 if not ours)
+        status TEXT NOT NULL,  -- pending sending created rejected held refused suppressed cancelled
         attempts INTEGER NOT NULL DEFAULT 0,
         next_attempt_at REAL NOT NULL,
+        lease_until REAL,
+        reconcile INTEGER NOT NULL DEFAULT 0,  -- 1: may have been sent, look before sending
         vocode_call_id TEXT,
         reason TEXT,
+        sent_at REAL,
         created_at REAL NOT NULL,
         updated_at REAL NOT NULL
     );
     CREATE INDEX follow_ups_due ON follow_ups (status, next_attempt_at);
-    CREATE INDEX follow_ups_number ON follow_ups (to_number, created_at);
+    CREATE INDEX follow_ups_number ON follow_ups (to_number, sent_at);
     CREATE INDEX follow_ups_call ON follow_ups (vocode_call_id);
     CREATE TABLE do_not_call (
         number TEXT PRIMARY KEY,

@@ -18,12 +18,16 @@ from typing import Any, TypeVar
 
 from receiver.errors import MigrationError, StoreError
 from receiver.store import sqlite_deliveries as deliveries
+from receiver.store import sqlite_follow_ups as follow_ups
 from receiver.store.base import (
     Claimed,
     DeliveryFilter,
     DeliveryRecord,
     EventRecord,
     Finish,
+    FollowUpClaim,
+    FollowUpGuards,
+    FollowUpRecord,
     HandlerStats,
     NewEvent,
     SchemaState,
@@ -174,6 +178,56 @@ class SQLiteStore:
     async def delivery_stats(self) -> dict[str, HandlerStats]:
         return await self._read(deliveries.stats)
 
+    # follow-ups ---------------------------------------------------------------------------
+
+    async def claim_follow_ups(
+        self, limit: int, lease: float, guards: FollowUpGuards
+    ) -> FollowUpClaim:
+        return await self._writer.submit(lambda c: follow_ups.claim(c, limit, lease, guards))
+
+    async def complete_follow_up(
+        self,
+        key: str,
+        attempt: int,
+        status: str,
+        *,
+        vocode_call_id: str | None = None,
+        reason: str | None = None,
+        next_attempt_at: float | None = None,
+        reconcile: bool = False,
+    ) -> bool:
+        return await self._writer.submit(
+            lambda c: follow_ups.complete(
+                c, key, attempt, status, vocode_call_id, reason, next_attempt_at, reconcile
+            ),
+            notify=status == "pending",
+        )
+
+    async def list_follow_ups(
+        self, *, status: str | None = None, limit: int = 50
+    ) -> list[FollowUpRecord]:
+        return await self._read(lambda c: follow_ups.list_follow_ups(c, status, None, limit))
+
+    async def get_follow_up(self, key: str) -> FollowUpRecord | None:
+        found = await self._read(lambda c: follow_ups.list_follow_ups(c, None, key, 1))
+        return found[0] if found else None
+
+    async def release_follow_up(self, key: str) -> bool:
+        return await self._writer.submit(lambda c: follow_ups.release(c, key), notify=True)
+
+    async def cancel_follow_up(self, key: str) -> bool:
+        return await self._writer.submit(lambda c: follow_ups.cancel(c, key))
+
+    async def dnc_add(self, number: str, reason: str | None = None) -> None:
+        await self._writer.submit(lambda c: follow_ups.dnc_add(c, number, reason))
+
+    async def dnc_remove(self, number: str) -> bool:
+        return await self._writer.submit(lambda c: follow_ups.dnc_remove(c, number))
+
+    async def dnc_list(self) -> list[tuple[str, str | None, float]]:
+        sql = "SELECT number, reason, created_at FROM do_not_call ORDER BY number"
+        return await self._read(lambda c: [tuple(row) for row in c.execute(sql)])
+
 
 def _add_event(conn: sqlite3.Connection, event: NewEvent) -> Stored:
     cursor = conn.execute(
@@ -191,7 +245,8 @@ def _add_event(conn: sqlite3.Connection, event: NewEvent) -> Stored:
         ),
     )
     if cursor.rowcount == 0:
-        row = conn.execute("SELECT id FROM events WHERE dedup_key = ?", (event.dedup_key,)).fetchone()
+        sql = "SELECT id FROM events WHERE dedup_key = ?"
+        row = conn.execute(sql, (event.dedup_key,)).fetchone()
         return Stored(row[0], True)
     if event.handlers:
         seq, now = cursor.lastrowid, event.received_at

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from receiver.store.base import Claimed, DeliveryFilter, DeliveryRecord, Finish, HandlerStats
+from receiver.store.sqlite_follow_ups import record_follow_ups
 
 _ACTIVE = "('pending', 'running')"
 _DUE = f"""
@@ -84,8 +85,6 @@ def finish(conn: sqlite3.Connection, result: Finish) -> bool:
     if cursor.rowcount != 1:
         return False  # the lease expired and another worker owns this delivery now
     if result.follow_ups:
-        from receiver.store.sqlite_follow_ups import record_follow_ups
-
         record_follow_ups(conn, result, now)
     return True
 

@@ -27,7 +27,9 @@ class Writer:
         self._connect = connect
         self._batch_max = batch_max
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="receiver-sqlite-writer", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="receiver-sqlite-writer", daemon=True
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started = threading.Event()
         self._failure: BaseException | None = None

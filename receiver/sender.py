@@ -1,0 +1,216 @@
+"""The follow-up sender: turns recorded intents into calls, never dialling twice for one intent.
+
+Each intent is marked ``sending`` (committed) before its request leaves. Whatever happens
+next is recorded against that mark:
+
+=================================  =====================================================
+answer                             what happens
+=================================  =====================================================
+2xx                                ``created`` with the Vocode call id
+422                                ``rejected`` with the field errors; never retried
+429                                retried after ``Retry-After`` (or the backoff)
+connection failed before sending   retried with backoff
+5xx, timeout or reset after send   the call may exist: before any retry, the sender looks
+                                   for a call whose ``context`` carries the intent's key;
+                                   found → ``created``; surely absent → sent again;
+                                   cannot tell → ``held`` for an operator
+401/403, other errors, attempts    ``held`` for an operator
+=================================  =====================================================
+
+A sender that dies mid-request leaves its lease to expire; the next claim returns the
+intent with ``reconcile`` set, so it is looked for before it is sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import structlog
+from aiolimiter import AsyncLimiter
+
+from receiver.context import FOLLOW_UP_DEPTH, FOLLOW_UP_KEY
+from receiver.errors import (
+    StoreError,
+    VocodeAuthError,
+    VocodeError,
+    VocodeNotSent,
+    VocodeRateLimited,
+    VocodeRejected,
+)
+from receiver.retry import RetryPolicy
+from receiver.settings import Settings
+from receiver.store.base import ClaimedFollowUp, FollowUpGuards
+
+log = structlog.get_logger("receiver.sender")
+
+
+class Sender:
+    """Sends due follow-up intents through ``client`` until :meth:`stop`."""
+
+    def __init__(self, store: Any, client: Any, settings: Settings, *, metrics: Any = None):
+        self.store = store
+        self.client = client
+        self.metrics = metrics
+        self.poll = settings.poll_interval_seconds
+        self.lease = settings.follow_up_lease_seconds
+        self.max_attempts = settings.follow_up_max_attempts
+        self.reconcile_delay = settings.follow_up_reconcile_delay_seconds
+        self.guards = FollowUpGuards(
+            max_per_number=settings.follow_up_max_per_number,
+            max_depth=settings.follow_up_max_depth,
+        )
+        self.policy = RetryPolicy(settings.retry_base_seconds, settings.retry_cap_seconds)
+        self.capacity = settings.follow_up_concurrency
+        self._limiter = AsyncLimiter(settings.follow_up_rate_per_second, 1)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._loop_task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._loop_task = asyncio.create_task(self._claim_loop(), name="receiver-sender")
+
+    async def stop(self) -> None:
+        """Stop claiming and wait for requests in flight (their outcome must be recorded)."""
+        self._stopping = True
+        self._wake.set()
+        if self._loop_task is not None:
+            await self._loop_task
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=self.lease)
+
+    async def _claim_loop(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            free = self.capacity - len(self._tasks)
+            claimed: list[ClaimedFollowUp] = []
+            if free > 0:
+                try:
+                    claim = await self.store.claim_follow_ups(free, self.lease, self.guards)
+                    claimed = claim.claimed
+                    for key, reason in claim.refused:
+                        self._count(f"refused_{'dnc' if reason == 'do_not_call' else reason}")
+                        log.warning("follow_up_refused", key=key, reason=reason)
+                except StoreError as exc:
+                    log.error("follow_up_claim_failed", error=str(exc))
+            for item in claimed:
+                task = asyncio.create_task(self._send(item))
+                self._tasks.add(task)
+                task.add_done_callback(self._finished)
+            if claimed and len(claimed) >= free:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._wake.set()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("sender_error", exc_info=task.exception())
+
+    def _count(self, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.follow_up(outcome)
+
+    async def _send(self, item: ClaimedFollowUp) -> None:
+        with structlog.contextvars.bound_contextvars(follow_up=item.key, attempt=item.attempt):
+            async with self._limiter:
+                if item.reconcile and await self._found(item):
+                    return
+                body = dict(item.request)
+                body["context"] = {
+                    **(body.get("context") or {}),
+                    FOLLOW_UP_KEY: item.key,
+                    FOLLOW_UP_DEPTH: str(item.depth),
+                }
+                try:
+                    call = await self.client.create_call(body)
+                except VocodeError as exc:
+                    await self._failed(item, exc)
+                    return
+            await self._complete(item, "created", vocode_call_id=call.id)
+
+    async def _found(self, item: ClaimedFollowUp) -> bool:
+        """Reconcile: True when the outcome is now recorded (created, or held/retry)."""
+        try:
+            call = await self.client.find_call_by_context(FOLLOW_UP_KEY, item.key)
+        except VocodeError as exc:
+            reason = f"cannot tell whether the call was created: {exc}"
+            if item.attempt >= self.max_attempts:
+                await self._complete(item, "held", reason=reason, reconcile=True)
+            else:
+                await self._retry(item, reason, self.policy.delay(item.attempt), reconcile=True)
+            return True
+        if call is not None:
+            log.info("follow_up_reconciled", vocode_call_id=call.id)
+            await self._complete(item, "created", vocode_call_id=call.id)
+            return True
+        return False
+
+    async def _failed(self, item: ClaimedFollowUp, exc: VocodeError) -> None:
+        if isinstance(exc, VocodeRejected):
+            await self._complete(item, "rejected", reason=json.dumps(exc.detail))
+            return
+        if isinstance(exc, VocodeAuthError) or type(exc) is VocodeError:
+            await self._complete(item, "held", reason=str(exc))
+            return
+        if item.attempt >= self.max_attempts:
+            sent = not isinstance(exc, VocodeRateLimited | VocodeNotSent)
+            reason = f"gave up after {item.attempt} attempts: {exc}"
+            await self._complete(item, "held", reason=reason, reconcile=sent)
+            return
+        if isinstance(exc, VocodeRateLimited):
+            after = exc.retry_after
+            delay = after if after is not None else self.policy.delay(item.attempt)
+            await self._retry(item, str(exc), delay, reconcile=False)
+        elif isinstance(exc, VocodeNotSent):
+            await self._retry(item, str(exc), self.policy.delay(item.attempt), reconcile=False)
+        else:  # a 5xx or an unknown outcome: the call may exist, so look before resending
+            delay = max(self.reconcile_delay, self.policy.delay(item.attempt))
+            await self._retry(item, str(exc), delay, reconcile=True)
+
+    async def _retry(
+        self, item: ClaimedFollowUp, reason: str, delay: float, reconcile: bool
+    ) -> None:
+        await self._complete(
+            item, "pending", reason=reason, next_attempt_at=time.time() + delay, reconcile=reconcile
+        )
+
+    async def _complete(self, item: ClaimedFollowUp, status: str, **fields: Any) -> None:
+        try:
+            kept = await self.store.complete_follow_up(item.key, item.attempt, status, **fields)
+        except StoreError as exc:
+            log.error("follow_up_not_recorded", status=status, error=str(exc))
+            return
+        outcome = "retried" if status == "pending" else status
+        if kept:
+            self._count(outcome)
+        log.info(
+            "follow_up_finished",
+            outcome=outcome if kept else "lease_lost",
+            vocode_call_id=fields.get("vocode_call_id"),
+            reason=fields.get("reason"),
+        )
+
+
+@contextlib.asynccontextmanager
+async def running_sender(sender: Sender, store: Any) -> AsyncIterator[Sender]:
+    """Start ``sender`` woken by ``store`` commits; wait for requests in flight on exit."""
+    hooks = getattr(store, "on_commit", None)
+    if hooks is not None:
+        hooks.append(sender.wake)
+    sender.start()
+    try:
+        yield sender
+    finally:
+        await sender.stop()
+        if hooks is not None:
+            hooks.remove(sender.wake)
