@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_plus
 
 import pydantic_core
 import structlog
@@ -67,9 +67,14 @@ def _field_errors(exc: ValidationError) -> list[dict[str, Any]]:
     errors = exc.errors(include_url=False, include_input=False, include_context=False)
     for error in errors:  # drop the union's tag ("event_message", ...) from the location
         loc = error["loc"]
-        if len(loc) > 1 and isinstance(loc[0], str) and loc[0] in _TAGS:
+        if loc and isinstance(loc[0], str) and loc[0] in _TAGS:
             error["loc"] = loc[1:]
     return errors
+
+
+def _is_token_pair(pair: bytes) -> bool:
+    """``token=...``, however its name is percent-encoded: never kept in the raw query."""
+    return unquote_plus(pair.split(b"=", 1)[0].decode("latin-1")) == "token"
 
 
 def _query_envelope(params: list[tuple[str, str]]) -> dict[str, Any]:
@@ -151,7 +156,11 @@ class Intake:
             except ValueError as exc:
                 raise RejectedDelivery("malformed", f"body is not JSON: {exc}") from None
         else:
-            raw = b"&".join(p for p in query.split(b"&") if not p.startswith(b"token="))
+            raw = b"&".join(p for p in query.split(b"&") if not _is_token_pair(p))
+            try:  # the token check above is lenient; the envelope's values must be UTF-8
+                params = parse_qsl(query.decode(), keep_blank_values=True, errors="strict")
+            except UnicodeDecodeError:
+                raise RejectedDelivery("malformed", "the query string is not UTF-8") from None
             data = _query_envelope(params)
         kind = data.get("type") if isinstance(data, dict) else None
         if isinstance(kind, str) and kind in self._ignored:  # an unhashable type is a 422
@@ -162,13 +171,13 @@ class Intake:
             raise RejectedDelivery("invalid", _field_errors(exc)) from None
         dumped = event.model_dump(mode="json")
         payload_json = canonical(dumped["payload"])
-        header_key = headers.get(b"webhook-id") or headers.get(b"idempotency-key")
-        if header_key is not None and not 0 < len(header_key) <= 200:
+        key = headers.get(b"webhook-id") or headers.get(b"idempotency-key")
+        if key is not None and not 0 < len(key) <= 200:
             raise RejectedDelivery("invalid", "webhook-id / Idempotency-Key: 1 to 200 characters")
         stored = await self.store.add_event(
             NewEvent(
                 id=new_event_id(),
-                dedup_key=dedup_key(event, payload_json, header_key and header_key.decode()),
+                dedup_key=dedup_key(event, payload_json, key and key.decode("latin-1")),
                 type=event.type,
                 call_id=event.call_id,
                 received_at=time.time(),

@@ -440,6 +440,23 @@ async def test_invalid_utf8_is_400(client, hook) -> None:
     assert response.json()["error"] == "malformed"
 
 
+async def test_get_with_invalid_utf8_is_400(client, hook, app) -> None:
+    """A GET whose query decodes to invalid UTF-8 is answered 400, not stored mangled."""
+    query = "type=event_message&call_id=c&payload.text=%FF%FE"
+    response = await client.get(f"{hook}?{query}")
+    assert response.status_code == 400
+    assert response.json()["error"] == "malformed"
+    assert await app.state.store.count_events() == 0
+
+
+async def test_non_utf8_idempotency_key_is_accepted(client, hook) -> None:
+    """A webhook-id header with non-UTF-8 bytes still identifies the event (no 500)."""
+    headers = [("content-type", "application/json"), ("webhook-id", b"id-\xff")]
+    first = await client.post(hook, content=json.dumps(HUMAN).encode(), headers=headers)
+    second = await client.post(hook, content=json.dumps(HUMAN).encode(), headers=headers)
+    assert (first.status_code, second.status_code) == (202, 200)
+
+
 async def test_get_with_malformed_payload_json_is_400(client, hook) -> None:
     """A GET whose ``payload`` parameter is not JSON is answered 400."""
     params = {"type": "event_human_detection", "call_id": "c", "payload": "{not json"}
@@ -490,9 +507,10 @@ async def test_invalid_envelope_is_422_with_locations(client, hook, app, body, l
     "body", [[], "just a string", 42, None], ids=["list", "string", "number", "null"]
 )
 async def test_json_that_is_not_an_object_is_422(client, hook, body) -> None:
-    """A JSON body that is not an object is an invalid envelope: 422."""
+    """A JSON body that is not an object is an invalid envelope: 422 located at the body itself."""
     response = await post_json(client, hook, body)
     assert response.status_code == 422
+    assert [error["loc"] for error in response.json()["detail"]] == [[]]
 
 
 async def test_422_echoes_none_of_the_submitted_values(client, hook) -> None:
@@ -729,7 +747,7 @@ async def test_headers_are_stored_without_secrets(client, token, app) -> None:
 
 
 async def test_token_is_stored_nowhere(client, token, read_rows) -> None:
-    """Neither a Bearer header nor a ?token= (GET or POST) leaves the token in any stored column."""
+    """No way of sending the token (Bearer, ?token=, tok%65n=) leaves it in any stored column."""
     await client.get("/webhooks/vocode", params={"token": token, **query_of(HUMAN)})
     await client.post(
         "/webhooks/vocode",
@@ -743,8 +761,9 @@ async def test_token_is_stored_nowhere(client, token, read_rows) -> None:
         headers={**JSON, "authorization": f"Bearer {token}"},
     )
     await client.get(f"/webhooks/vocode/{token}", params={**query_of(HUMAN), "call_id": "c4"})
+    await client.get(f"/webhooks/vocode?tok%65n={token}&type=event_other&call_id=c5&k=v")
     rows = read_rows("SELECT * FROM events")
-    assert len(rows) == 4
+    assert len(rows) == 5
     dump = repr(rows)
     assert token not in dump
 
