@@ -35,8 +35,6 @@ from receiver.vocode.outcomes import (
     transport_class,
 )
 
-log = structlog.get_logger("receiver.vocode")
-
 DEFAULT_BASE_URL = "https://api.vocode.dev"
 Observer = Callable[[str, str, float], None]
 """Called after each request with (operation, status class, seconds).
@@ -199,6 +197,7 @@ class VocodeClient:
 
     def _done(self, operation: str, outcome: str, started: float) -> None:
         seconds = time.perf_counter() - started
+        log = structlog.get_logger("receiver.vocode")  # per call, so capture_logs sees it
         log.debug("vocode_request", operation=operation, outcome=outcome, seconds=seconds)
         if self._observe is None:
             return

@@ -46,7 +46,9 @@ class Fault(BaseModel):
     hang_seconds: float = Field(60.0, gt=0)
 
     @classmethod
-    def answer(cls, status: int, *, retry_after: str | float | None = None, body: Any = None):
+    def answer(
+        cls, status: int, *, retry_after: str | float | None = None, body: Any = None
+    ) -> Fault:
         """Answer ``status`` instead of creating, e.g. ``Fault.answer(429, retry_after=2)``."""
         header = None if retry_after is None else str(retry_after)
         return cls(kind="status", status=status, retry_after=header, body=body)

@@ -48,20 +48,23 @@ class ServerThread:
             timeout_graceful_shutdown=2,
         )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, daemon=True)
         self._startup_timeout = startup_timeout
+        self.exit_code: int | None = None
+
+    def _run(self) -> None:
+        try:
+            self._server.run(sockets=[self._socket])
+        except SystemExit as exc:  # uvicorn exits when the app's startup fails
+            self.exit_code = exc.code if isinstance(exc.code, int) else 1
 
     def start(self) -> ServerThread:
         self._thread.start()
         deadline = time.monotonic() + self._startup_timeout
         while not self._server.started:
-            if not self._thread.is_alive():
-                raise RuntimeError(f"the server on {self.url} stopped while starting")
-            if time.monotonic() > deadline:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"the server on {self.url} did not start")
+                raise RuntimeError(f"the server on {self.url} did not start (see its log)")
             time.sleep(0.01)
         return self
 

@@ -1,0 +1,101 @@
+"""The fake Vocode API itself: its checks, its HTTP controls, and the webhooks it plays."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import httpx
+import pytest
+from click.testing import Result
+
+from receiver.errors import VocodeRateLimited
+from receiver.vocode import VocodeClient
+from receiver.vocode.fake import FakeVocode
+from receiver.vocode.samples import load_sample
+
+LIFE = [
+    "event_phone_call_connected",
+    "event_message",
+    "event_message",
+    "event_message",
+    "event_message",
+    "event_phone_call_ended",
+    "event_transcript",
+    "event_recording",
+]
+
+
+def stored_types(cli: Callable[..., Result], call_id: str) -> list[str]:
+    result = cli("events", "list", "--call-id", call_id, "--json", "--limit", "100")
+    assert result.exit_code == 0, result.output
+    return [json.loads(line)["type"] for line in result.output.splitlines()]
+
+
+def test_fake_validates_create_requests_like_vocode(fake: FakeVocode, api_key: str) -> None:
+    """An invalid create is answered 422 in FastAPI's shape and is not recorded."""
+    body = load_sample("request_create_call")
+    del body["to_number"]
+    auth = {"authorization": f"Bearer {api_key}"}
+    response = httpx.post(f"{fake.url}/v1/calls/create", json=body, headers=auth)
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", "to_number"] and error["type"] == "missing"
+    assert fake.created == []
+
+
+def test_fake_requires_a_bearer_key(fake: FakeVocode) -> None:
+    """Without a bearer key every calls endpoint answers 401."""
+    assert httpx.get(f"{fake.url}/v1/calls/list").status_code == 401
+    response = httpx.post(f"{fake.url}/v1/calls/create", json=load_sample("request_create_call"))
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_faults_can_be_scripted_over_http(fake: FakeVocode, vocode: VocodeClient) -> None:
+    """POST /_fake/faults queues faults (times repeats them); DELETE clears the queue."""
+    fault = {"kind": "status", "status": 429, "retry_after": "4"}
+    answer = httpx.post(f"{fake.url}/_fake/faults", json={"faults": [fault], "times": 2})
+    assert len(answer.json()["pending"]) == 2
+    with pytest.raises(VocodeRateLimited) as caught:
+        await vocode.create_call(load_sample("request_create_call"))
+    assert caught.value.retry_after == 4.0
+    assert len(httpx.get(f"{fake.url}/_fake/faults").json()["pending"]) == 1
+    assert httpx.delete(f"{fake.url}/_fake/faults").json() == {"pending": []}
+    await vocode.create_call(load_sample("request_create_call"))
+    assert len(httpx.get(f"{fake.url}/_fake/created").json()) == 1
+    bad = httpx.post(f"{fake.url}/_fake/faults", json=[{"kind": "explode"}])
+    assert bad.status_code == 422
+
+
+def test_play_call_delivers_a_whole_call_to_a_real_receiver(
+    fake: FakeVocode, receiver_url: str, cli: Callable[..., Result]
+) -> None:
+    """play_call posts connected, 4 messages, ended, transcript, recording; all stored."""
+    result = fake.play_call(receiver_url, n_messages=4)
+    assert [d.type for d in result.deliveries] == LIFE
+    assert result.ok, result.deliveries
+    assert {d.status for d in result.deliveries} == {202}
+    assert sorted(stored_types(cli, result.call_id)) == sorted(LIFE)
+
+
+async def test_play_of_a_created_call_uses_its_numbers_and_ends_it(
+    fake: FakeVocode, vocode: VocodeClient, receiver_url: str
+) -> None:
+    """Playing a call the fake created reuses its numbers and marks it ended."""
+    call = await vocode.create_call(load_sample("request_create_call"))
+    result = fake.play_call(receiver_url, call_id=call.id, n_messages=2)
+    assert result.ok
+    ended = await vocode.get_call(call.id)
+    assert ended.status == "ended" and ended.transcript.count("\n") == 1
+
+
+def test_play_did_not_connect_over_http(
+    fake: FakeVocode, receiver_url: str, cli: Callable[..., Result]
+) -> None:
+    """POST /_fake/play with did_not_connect delivers one event_phone_call_did_not_connect."""
+    body = {"url": receiver_url, "did_not_connect": True, "telephony_status": "busy"}
+    answer = httpx.post(f"{fake.url}/_fake/play", json=body, timeout=30).json()
+    assert answer["ok"] is True
+    assert [d["type"] for d in answer["deliveries"]] == ["event_phone_call_did_not_connect"]
+    assert stored_types(cli, answer["call_id"]) == ["event_phone_call_did_not_connect"]
