@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from receiver.errors import SettingsError
@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     sqlite_synchronous: Literal["FULL", "NORMAL", "EXTRA"] = "FULL"
     commit_batch_max: Annotated[int, Field(ge=1, le=10_000)] = 1000
+    database_pool_size: Annotated[int, Field(ge=1, le=1000)] = 10  # PostgreSQL, per process
 
     # handlers and workers
     handlers: CommaList = ("handlers.log:router",)
@@ -113,6 +114,16 @@ class Settings(BaseSettings):
             raise ValueError("must start with /")
         return value.rstrip("/") or "/"
 
+    @model_validator(mode="after")
+    def _lease_outlasts_requests(self) -> Settings:
+        if self.follow_up_lease_seconds < 2 * self.vocode_timeout_seconds:
+            raise ValueError(
+                "RECEIVER_FOLLOW_UP_LEASE_SECONDS must be at least twice "
+                "RECEIVER_VOCODE_TIMEOUT_SECONDS: a sender must finish (or give up) a request "
+                "before another may take the intent over"
+            )
+        return self
+
     def check_serving(self) -> None:
         """Refuse to serve an open endpoint unless the operator asked for it."""
         if not self.tokens and not self.allow_unauthenticated:
@@ -130,6 +141,8 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         lines = []
         for error in exc.errors(include_url=False, include_input=False):
-            name = "RECEIVER_" + str(error["loc"][0]).upper() if error["loc"] else "RECEIVER_*"
-            lines.append(f"{name}: {error['msg']}")
+            message = error["msg"].removeprefix("Value error, ")
+            if error["loc"]:
+                message = f"RECEIVER_{str(error['loc'][0]).upper()}: {message}"
+            lines.append(message)  # a check across settings names its variables itself
         raise SettingsError("\n".join(lines)) from None

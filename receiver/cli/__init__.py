@@ -8,6 +8,7 @@ from receiver import __version__
 from receiver.cli.deliveries import deliveries, replay
 from receiver.cli.events import events
 from receiver.cli.fake import fake_vocode
+from receiver.cli.follow_ups import dnc, follow_ups
 from receiver.cli.handlers import handlers
 from receiver.cli.send import send
 from receiver.cli.serve import migrate, serve, token, worker
@@ -26,3 +27,5 @@ for command in (serve, worker, migrate, token, events, deliveries, replay, handl
     main.add_command(command)
 main.add_command(send)
 main.add_command(fake_vocode)
+main.add_command(follow_ups)
+main.add_command(dnc)
