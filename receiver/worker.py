@@ -187,6 +187,9 @@ class Worker:
         outcome = decision.status if kept else "lease_lost"
         if self.metrics is not None and kept:
             self.metrics.delivery(item.handler, decision.status, seconds)
+            if finish.follow_ups and not item.side_effects:
+                for _ in finish.follow_ups:
+                    self.metrics.follow_up("suppressed")
         log.info(
             "delivery_finished",
             outcome=outcome,
