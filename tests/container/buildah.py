@@ -100,7 +100,7 @@ def build(context: Path, tag: str, *build_args: str, timeout: float) -> None:
 
 @contextlib.contextmanager
 def machine_lock() -> Iterator[None]:
-    """Serialise base builds between test sessions running at the same time."""
+    """Serialise installs and base builds between test sessions running at the same time."""
     with LOCK.open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield
@@ -108,24 +108,23 @@ def machine_lock() -> Iterator[None]:
 
 def ensure_base_image() -> float | None:
     """Build :data:`BASE_IMAGE` unless it exists; the seconds it took, None if reused."""
-    with machine_lock():
-        if BASE_IMAGE in image_names():
-            return None
-        started = time.monotonic()
-        with tempfile.TemporaryDirectory(prefix="receiver-base-", dir="/var/tmp") as tmp:
-            rootfs, context = Path(tmp, "rootfs"), Path(tmp, "context")
-            run(
-                "debootstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}",
-                SUITE, str(rootfs), debian_mirror(), timeout=900,
-            )  # fmt: skip
-            for junk in ("var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc",
-                         "usr/share/man", "usr/share/locale"):  # fmt: skip
-                shutil.rmtree(rootfs / junk, ignore_errors=True)
-            context.mkdir()
-            run("tar", "-C", str(rootfs), "-cf", str(context / "rootfs.tar"), ".", timeout=300)
-            (context / "Containerfile").write_text('FROM scratch\nADD rootfs.tar /\nCMD ["bash"]\n')
-            build(context, BASE_IMAGE, timeout=600)
-        return time.monotonic() - started
+    if BASE_IMAGE in image_names():
+        return None
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="receiver-base-", dir="/var/tmp") as tmp:
+        rootfs, context = Path(tmp, "rootfs"), Path(tmp, "context")
+        run(
+            "debootstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}",
+            SUITE, str(rootfs), debian_mirror(), timeout=900,
+        )  # fmt: skip
+        for junk in ("var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc",
+                     "usr/share/man", "usr/share/locale"):  # fmt: skip
+            shutil.rmtree(rootfs / junk, ignore_errors=True)
+        context.mkdir()
+        run("tar", "-C", str(rootfs), "-cf", str(context / "rootfs.tar"), ".", timeout=300)
+        (context / "Containerfile").write_text('FROM scratch\nADD rootfs.tar /\nCMD ["bash"]\n')
+        build(context, BASE_IMAGE, timeout=600)
+    return time.monotonic() - started
 
 
 def free_local_port() -> int:

@@ -30,6 +30,7 @@ from .buildah import (
     ensure_base_image,
     ensure_tools,
     free_local_port,
+    machine_lock,
     run,
     tail,
 )
@@ -53,8 +54,9 @@ def _layer_sizes(tag: str) -> list[int]:
 def receiver_image() -> Iterator[Image]:
     """The repository's Dockerfile built on the local Debian base (the base built once)."""
     started = time.monotonic()
-    ensure_tools()
-    base_seconds = ensure_base_image()
+    with machine_lock():
+        ensure_tools()
+        base_seconds = ensure_base_image()
     tag = f"localhost/vocode-receiver:test-{os.getpid()}"
     build(REPO, tag, "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", timeout=900)
     build_seconds = time.monotonic() - started - (base_seconds or 0)
