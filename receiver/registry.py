@@ -19,6 +19,7 @@ class Registry:
     def __init__(self, routers: Iterable[Router] = ()) -> None:
         self.handlers: dict[str, HandlerSpec] = {}
         self.sources: dict[str, str] = {}
+        self._by_type: dict[str, tuple[HandlerSpec, ...]] = {}
         for router in routers:
             self.include(router)
 
@@ -31,10 +32,18 @@ class Registry:
                 )
             self.handlers[spec.name] = spec
             self.sources[spec.name] = source
+        self._by_type.clear()
 
     def route(self, event: Event) -> tuple[str, ...]:
-        """Names of the handlers that get a delivery of ``event``."""
-        return tuple(name for name, spec in self.handlers.items() if spec.matches(event))
+        """Names of the handlers that get a delivery of ``event`` (the intake's hot path)."""
+        candidates = self._by_type.get(event.type)
+        if candidates is None:
+            candidates = self._by_type[event.type] = tuple(
+                spec
+                for spec in self.handlers.values()
+                if not spec.types or event.type in spec.types
+            )
+        return tuple(spec.name for spec in candidates if spec.when is None or spec.matches(event))
 
     def __getitem__(self, name: str) -> HandlerSpec:
         return self.handlers[name]
