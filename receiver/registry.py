@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from importlib.metadata import entry_points
 
 from receiver.errors import HandlerError
-from receiver.events import Event
+from receiver.events import EVENT_TYPES, UNKNOWN, Event
 from receiver.router import HandlerSpec, Router
 
 ENTRY_POINT_GROUP = "receiver.handlers"
@@ -36,13 +36,11 @@ class Registry:
 
     def route(self, event: Event) -> tuple[str, ...]:
         """Names of the handlers that get a delivery of ``event`` (the intake's hot path)."""
-        candidates = self._by_type.get(event.type)
+        kind = event.type if event.type in EVENT_TYPES else UNKNOWN  # keeps the table bounded
+        candidates = self._by_type.get(kind)
         if candidates is None:
-            candidates = self._by_type[event.type] = tuple(
-                spec
-                for spec in self.handlers.values()
-                if not spec.types or event.type in spec.types
-            )
+            matching = [s for s in self.handlers.values() if not s.types or kind in s.types]
+            candidates = self._by_type[kind] = tuple(matching)
         return tuple(spec.name for spec in candidates if spec.when is None or spec.matches(event))
 
     def __getitem__(self, name: str) -> HandlerSpec:
