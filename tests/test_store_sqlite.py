@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from receiver.errors import MigrationError
+from receiver.errors import MigrationError, StoreError
 from receiver.store import NewEvent
 from receiver.store.migrations import SQLITE as MIGRATIONS
 from receiver.store.sqlite import SQLiteStore, path_from_url
@@ -194,6 +195,26 @@ async def test_concurrent_adds_share_one_commit(store, db_path, new_event) -> No
     await asyncio.gather(*tasks)
     assert await store.count_events() == 50
     assert len(commits) <= 2  # the batch that was waiting on the lock, then everything else
+
+
+async def test_close_waits_for_a_read_in_flight(store) -> None:
+    """Closing while a read still runs in its thread waits for it instead of closing under it."""
+    started, release = threading.Event(), threading.Event()
+
+    def slow_read(conn: sqlite3.Connection) -> tuple[int]:
+        started.set()
+        release.wait()
+        return conn.execute("SELECT 1").fetchone()
+
+    read = asyncio.ensure_future(store._read(slow_read))  # a read held open on purpose
+    await asyncio.to_thread(started.wait)
+    closing = asyncio.ensure_future(store.close())
+    await asyncio.wait({closing}, timeout=0.2)  # room for a close that does not wait
+    release.set()
+    assert await read == (1,)
+    await closing
+    with pytest.raises(StoreError, match="closed"):
+        await store.count_events()
 
 
 def test_sqlite_url_to_path() -> None:

@@ -87,9 +87,13 @@ class SQLiteStore:
 
     async def close(self) -> None:
         await asyncio.to_thread(self._writer.stop)
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
+        await asyncio.to_thread(self._close_reader)
+
+    def _close_reader(self) -> None:
+        with self._read_lock:  # a read may still run in its thread: closing under it crashes
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
 
     def _notify(self) -> None:
         for callback in self.on_commit:
@@ -97,9 +101,9 @@ class SQLiteStore:
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         def run() -> T:
-            if self._reader is None:
-                raise StoreError("the store is closed")
             with self._read_lock:
+                if self._reader is None:
+                    raise StoreError("the store is closed")
                 try:
                     return fn(self._reader)
                 except sqlite3.Error as exc:
