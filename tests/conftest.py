@@ -29,6 +29,7 @@ from receiver.store.sqlite import SQLiteStore
 TOKEN = "test-token-0123456789abcdef"  # the token every default settings object accepts
 SAMPLES = resources.files("receiver") / "samples"  # copies of shared/vocode/payloads
 EVENT_SAMPLES = sorted(p.name for p in SAMPLES.iterdir() if p.name.startswith("event_"))
+pytest_plugins = ["pg_support"]  # pg_database, pg_url: PostgreSQL (RECEIVER_TEST_DATABASE_URL)
 
 
 @pytest.fixture(autouse=True)

@@ -20,6 +20,12 @@ def create_store(settings: Settings) -> Store:
             synchronous=settings.sqlite_synchronous,
             batch_max=settings.commit_batch_max,
         )
+    if url.startswith(("postgresql://", "postgres://")):
+        from receiver.store.postgres import PostgresStore
+
+        return PostgresStore(
+            url, pool_size=settings.database_pool_size, batch_max=settings.commit_batch_max
+        )
     raise SettingsError(
-        "RECEIVER_DATABASE_URL: expected sqlite:///PATH (PostgreSQL support is not built yet)"
+        "RECEIVER_DATABASE_URL: expected sqlite:///PATH or postgresql://USER@HOST:PORT/DATABASE"
     )

@@ -47,6 +47,14 @@ class EventRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class Purged:
+    """What :meth:`Store.purge` removed."""
+
+    deliveries: int
+    events: int
+
+
+@dataclass(frozen=True, slots=True)
 class SchemaState:
     current: int
     latest: int
@@ -87,6 +95,12 @@ class Store(Protocol):
 
     async def count_events(self) -> int:
         """How many events are stored."""
+
+    async def purge(self, before: float, *, batch_size: int = 1000) -> Purged:
+        """Delete deliveries that finished (done, dropped, skipped) before ``before``, then
+        events received before it that have no delivery left; in short transactions of up to
+        ``batch_size`` rows, so intake and workers go on meanwhile. Dead deliveries, and their
+        events, are kept for an operator."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,105 @@
+"""Group commit for PostgreSQL: calls made while a transaction is in flight share the next one.
+
+A :class:`Batcher` owns one kind of write (new events, finished deliveries). Callers submit an
+item and wait; one task takes everything waiting, runs it as one transaction on one pooled
+connection, commits once and answers every caller. While it commits, the next batch gathers,
+so a busy receiver pays one round of commit latency (and one WAL flush) per batch, not per
+request. If a batch fails, its items are run again one by one so that one bad item does not
+fail the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, Generic, TypeVar
+
+import asyncpg
+
+from receiver.errors import StoreError
+
+T = TypeVar("T")
+R = TypeVar("R")
+# run(conn, items) -> one result per item; a result that is an exception fails only its item
+Run = Callable[[asyncpg.Connection, list[T]], Awaitable[list[Any]]]
+
+
+@contextlib.contextmanager
+def translated() -> Iterator[None]:
+    """Driver and network errors become :class:`StoreError` (intake answers 503 to those)."""
+    try:
+        yield
+    except StoreError:
+        raise
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+        raise StoreError(f"PostgreSQL: {exc}") from exc
+
+
+class Batcher(Generic[T, R]):
+    """Runs submitted items in shared transactions, at most ``batch_max`` per transaction."""
+
+    def __init__(self, run: Run[T], batch_max: int, name: str) -> None:
+        self._run = run
+        self._batch_max = batch_max
+        self._name = name
+        self._pending: list[tuple[T, asyncio.Future[R]]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._pool: asyncpg.Pool | None = None
+        self.after_commit: Callable[[list[T], list[Any]], None] | None = None
+
+    def bind(self, pool: asyncpg.Pool | None) -> None:
+        self._pool = pool
+
+    async def submit(self, item: T) -> R:
+        if self._pool is None:
+            raise StoreError("the store is closed")
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._pending.append((item, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._drain(), name=f"receiver-pg-{self._name}")
+        return await future
+
+    async def drain(self) -> None:
+        """Wait until everything submitted so far is committed (or failed)."""
+        while self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch = self._pending[: self._batch_max]
+            del self._pending[: self._batch_max]
+            items = [item for item, _ in batch]
+            try:
+                results = await self._commit(items)
+            except Exception:
+                results = [await self._one(item) for item in items]
+            for (_, future), result in zip(batch, results, strict=True):
+                if future.done():  # the caller gave up (cancelled); the commit stands
+                    continue
+                if isinstance(result, BaseException):
+                    future.set_exception(_as_store_error(result))
+                else:
+                    future.set_result(result)
+            if self.after_commit is not None:
+                self.after_commit(items, results)
+
+    async def _commit(self, items: list[T]) -> list[Any]:
+        if self._pool is None:
+            raise StoreError("the store is closed")
+        with translated():
+            async with self._pool.acquire() as conn, conn.transaction():
+                return await self._run(conn, items)
+
+    async def _one(self, item: T) -> Any:
+        try:
+            [result] = await self._commit([item])
+        except Exception as exc:
+            return exc
+        return result
+
+
+def _as_store_error(exc: BaseException) -> BaseException:
+    if isinstance(exc, StoreError):
+        return exc
+    return StoreError(f"PostgreSQL: {exc}")

@@ -1,0 +1,220 @@
+"""Delivery operations of the PostgreSQL store.
+
+Claims are one statement: for each handler, its due rows are locked with ``FOR UPDATE SKIP
+LOCKED`` (so concurrent workers never wait for each other and never take the same row) and
+marked running in the same statement. For an ordered handler a row is due only when no earlier
+row of the same handler and call is pending or running, so only the head of each call's queue
+can be claimed: the head stays pending or running until it is finished, which keeps every later
+row of that call out of every worker's reach whatever the interleaving. A row's own status and
+time are rechecked under its lock, so a row another worker claimed a moment ago is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import asyncpg
+
+from receiver.store.base import Claimed, DeliveryFilter, DeliveryRecord, Finish, HandlerStats
+from receiver.store.postgres_follow_ups import record_follow_ups
+from receiver.store.postgres_intake import NOW
+
+_ACTIVE = "('pending', 'running')"
+_FINISHED = "('done', 'dropped', 'skipped')"
+
+_CLAIM = f"""
+WITH now AS (SELECT {NOW} AS t),
+picked AS (
+    SELECT c.id, w.lease
+    FROM unnest($1::text[], $2::int[], $3::bool[], $4::float8[])
+        AS w(handler, slots, ordered, lease)
+    CROSS JOIN now
+    CROSS JOIN LATERAL (
+        SELECT d.id FROM deliveries d
+        WHERE d.handler = w.handler AND d.status IN {_ACTIVE} AND d.next_attempt_at <= now.t
+          AND (NOT w.ordered OR NOT EXISTS (
+              SELECT 1 FROM deliveries p
+              WHERE p.handler = d.handler AND p.call_id = d.call_id
+                AND p.event_seq < d.event_seq AND p.status IN {_ACTIVE}))
+        ORDER BY d.next_attempt_at
+        LIMIT w.slots
+        FOR UPDATE OF d SKIP LOCKED
+    ) c
+)
+UPDATE deliveries d
+SET status = 'running', attempts = d.attempts + 1, lease_until = now.t + picked.lease,
+    next_attempt_at = now.t + picked.lease, updated_at = now.t
+FROM picked, now
+WHERE d.id = picked.id
+RETURNING d.id, d.attempts, d.handler, d.event_id, d.call_id, d.side_effects,
+    (SELECT e.envelope FROM events e WHERE e.seq = d.event_seq) AS envelope
+"""
+
+_FINISH = f"""
+WITH now AS (SELECT {NOW} AS t)
+UPDATE deliveries d
+SET status = f.status, next_attempt_at = now.t + f.delay, lease_until = NULL,
+    last_error = coalesce(f.error, d.last_error), updated_at = now.t
+FROM unnest($1::bigint[], $2::int[], $3::text[], $4::float8[], $5::text[])
+    AS f(id, attempt, status, delay, error), now
+WHERE d.id = f.id AND d.attempts = f.attempt AND d.status = 'running'
+RETURNING d.id
+"""
+
+_RELEASE = f"""
+UPDATE deliveries d
+SET status = 'pending', attempts = d.attempts - 1, lease_until = NULL,
+    next_attempt_at = {NOW}, updated_at = {NOW}
+FROM unnest($1::bigint[], $2::int[]) AS r(id, attempt)
+WHERE d.id = r.id AND d.attempts = r.attempt AND d.status = 'running'
+"""
+
+_REQUEUE = f"""
+UPDATE deliveries SET status = 'pending', attempts = 0, lease_until = NULL,
+    next_attempt_at = {NOW}, side_effects = $2, updated_at = {NOW}
+WHERE id = any($1::bigint[]) AND status != 'running'
+"""
+
+_COLUMNS = """d.id, d.event_id, e.type, d.handler, d.call_id, d.status, d.attempts,
+    d.next_attempt_at, d.lease_until, d.last_error, d.side_effects, d.created_at, d.updated_at"""
+
+
+async def claim(
+    conn: asyncpg.Connection,
+    slots: dict[str, int],
+    ordered: frozenset[str],
+    leases: dict[str, float],
+) -> list[Claimed]:
+    wanted = [h for h, n in slots.items() if n > 0]
+    if not wanted:
+        return []
+    rows = await conn.fetch(
+        _CLAIM,
+        wanted,
+        [slots[h] for h in wanted],
+        [h in ordered for h in wanted],
+        [leases[h] for h in wanted],
+    )
+    return [
+        Claimed(
+            id=r["id"],
+            attempt=r["attempts"],
+            handler=r["handler"],
+            event_id=r["event_id"],
+            call_id=r["call_id"],
+            envelope=json.loads(r["envelope"]),
+            side_effects=r["side_effects"],
+        )
+        for r in rows
+    ]
+
+
+async def finish(conn: asyncpg.Connection, results: list[Finish]) -> list[object]:
+    """Record a batch of finished attempts (inside the caller's transaction)."""
+    now = time.time()
+    unique = {(r.id, r.attempt): r for r in reversed(results)}  # first of each wins
+    batch = list(unique.values())
+    rows = await conn.fetch(
+        _FINISH,
+        [r.id for r in batch],
+        [r.attempt for r in batch],
+        ["pending" if r.status == "retry" else r.status for r in batch],
+        [max(0.0, r.next_attempt_at - now) if r.next_attempt_at else 0.0 for r in batch],
+        [r.error for r in batch],
+    )
+    kept = {row["id"] for row in rows}
+    accepted = [r for r in batch if r.id in kept]
+    follow_ups = [r for r in accepted if r.follow_ups]
+    if follow_ups:
+        await record_follow_ups(conn, follow_ups)
+    return [r.id in kept and unique[(r.id, r.attempt)] is r for r in results]
+
+
+async def release(conn: asyncpg.Connection, claims: list[tuple[int, int]]) -> None:
+    await conn.execute(_RELEASE, [c[0] for c in claims], [c[1] for c in claims])
+
+
+async def requeue(conn: asyncpg.Connection, ids: list[int], side_effects: bool) -> int:
+    status = await conn.execute(_REQUEUE, ids, side_effects)
+    return int(status.split()[-1])
+
+
+async def list_deliveries(conn: asyncpg.Connection, where: DeliveryFilter) -> list[DeliveryRecord]:
+    clauses, args = [], []
+    for column, value, op in (
+        ("d.status", where.status, "="),
+        ("d.handler", where.handler, "="),
+        ("e.type", where.type, "="),
+        ("d.created_at", where.since, ">="),
+        ("d.created_at", where.until, "<"),
+    ):
+        if value is not None:
+            args.append(value)
+            clauses.append(f"{column} {op} ${len(args)}")
+    if where.ids:
+        args.append(list(where.ids))
+        clauses.append(f"d.id = any(${len(args)}::bigint[])")
+    sql = f"SELECT {_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq"
+    if clauses:
+        sql += " WHERE " + " AND ".join(clauses)
+    sql += " ORDER BY d.id DESC"
+    if where.limit is not None:
+        args.append(where.limit)
+        sql += f" LIMIT ${len(args)}"
+    return [DeliveryRecord(*row) for row in await conn.fetch(sql, *args)]
+
+
+async def stats(conn: asyncpg.Connection) -> dict[str, HandlerStats]:
+    rows = await conn.fetch(
+        f"SELECT handler, count(*) FILTER (WHERE status IN {_ACTIVE}) AS active,"
+        f" min(created_at) FILTER (WHERE status IN {_ACTIVE}) AS oldest,"
+        f" count(*) FILTER (WHERE status = 'dead') AS dead, {NOW} AS now"
+        f" FROM deliveries WHERE status IN {_ACTIVE} OR status = 'dead' GROUP BY handler"
+    )
+    return {
+        r["handler"]: HandlerStats(
+            r["active"], max(0.0, r["now"] - r["oldest"]) if r["active"] else 0.0, r["dead"]
+        )
+        for r in rows
+    }
+
+
+async def purge_deliveries(conn: asyncpg.Connection, before: float, batch: int) -> int:
+    """Delete up to ``batch`` finished deliveries that finished before ``before``.
+
+    A finished row's ``next_attempt_at`` is the time it finished, which the
+    ``(status, next_attempt_at)`` index covers.
+    """
+    status = await conn.execute(
+        "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries"
+        f" WHERE status IN {_FINISHED} AND next_attempt_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        before,
+        batch,
+    )
+    return int(status.split()[-1])
+
+
+async def purge_events(
+    conn: asyncpg.Connection, before: float, after_seq: int, batch: int
+) -> tuple[int, int | None]:
+    """Walk ``batch`` events after ``after_seq``; delete those received before ``before``
+    that have no delivery left. Answers (deleted, where to go on from) — None: stop, the
+    walk reached events newer than ``before`` (or the end)."""
+    row = await conn.fetchrow(
+        """
+        WITH chunk AS (SELECT seq, received_at FROM events WHERE seq > $1 ORDER BY seq LIMIT $3),
+        gone AS (
+            DELETE FROM events e USING chunk c
+            WHERE e.seq = c.seq AND c.received_at < $2
+              AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq)
+            RETURNING e.seq)
+        SELECT (SELECT count(*) FROM gone) AS deleted, (SELECT max(seq) FROM chunk) AS last,
+               (SELECT bool_or(received_at >= $2) FROM chunk) AS newer
+        """,
+        after_seq,
+        before,
+        batch,
+    )
+    go_on = None if row["last"] is None or row["newer"] else row["last"]
+    return row["deleted"], go_on

@@ -1,0 +1,89 @@
+"""New events on PostgreSQL: one statement stores a whole batch of events and their deliveries.
+
+The unique constraint on ``dedup_key`` decides duplicates, across every receiver process:
+``ON CONFLICT DO NOTHING`` skips a key already stored (or waits for the transaction that is
+storing it), and the ids of those are read back afterwards. Rows are inserted in dedup-key
+order so that two receivers' batches holding the same keys cannot deadlock; sequence numbers
+are drawn first, in arrival order, so ``seq`` still orders each call's events as they came.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from receiver.errors import StoreError
+from receiver.store.base import NewEvent, Stored
+
+CHANNEL = "receiver_deliveries"  # NOTIFY'd when deliveries become due
+NOW = "extract(epoch FROM clock_timestamp())::float8"
+
+_INSERT = f"""
+WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[],
+                         $6::text[], $7::text[], $8::text[], $9::bytea[]) WITH ORDINALITY
+        AS t(id, dedup_key, type, call_id, received_at, method, headers, envelope, raw, ord)
+), numbered AS (
+    SELECT nextval('events_seq') AS seq, i.* FROM (SELECT * FROM input ORDER BY ord) i
+), inserted AS (
+    INSERT INTO events (seq, id, dedup_key, type, call_id, received_at, method, headers,
+                        envelope, raw)
+    SELECT seq, id, dedup_key, type, call_id, received_at, method, headers::json,
+           envelope::json, raw
+    FROM numbered ORDER BY dedup_key
+    ON CONFLICT (dedup_key) DO NOTHING
+    RETURNING seq, id, dedup_key, call_id
+), delivered AS (
+    INSERT INTO deliveries (event_seq, event_id, handler, call_id, next_attempt_at,
+                            created_at, updated_at)
+    SELECT i.seq, i.id, h.handler, i.call_id, n.t, n.t, n.t
+    FROM inserted i
+    JOIN unnest($10::text[], $11::text[]) AS h(event_id, handler) ON h.event_id = i.id
+    CROSS JOIN (SELECT {NOW} AS t) n
+    ORDER BY i.seq
+)
+SELECT id, dedup_key FROM inserted
+"""
+_KNOWN = "SELECT dedup_key, id FROM events WHERE dedup_key = any($1::text[])"
+
+
+async def insert_events(conn: asyncpg.Connection, events: list[NewEvent]) -> list[object]:
+    """Store ``events`` (inside the caller's transaction); one :class:`Stored` per event."""
+    first: dict[str, NewEvent] = {}
+    for event in events:
+        first.setdefault(event.dedup_key, event)
+    unique = list(first.values())
+    columns = [
+        [e.id for e in unique],
+        [e.dedup_key for e in unique],
+        [e.type for e in unique],
+        [e.call_id for e in unique],
+        [e.received_at for e in unique],
+        [e.method for e in unique],
+        [e.headers for e in unique],
+        [e.envelope for e in unique],
+        [e.raw for e in unique],
+    ]
+    pairs = [(e.id, h) for e in unique for h in e.handlers]
+    rows = await conn.fetch(_INSERT, *columns, [p[0] for p in pairs], [p[1] for p in pairs])
+    ids = {row["dedup_key"]: row["id"] for row in rows}
+    missing = [key for key in first if key not in ids]
+    if missing:
+        ids.update({row["dedup_key"]: row["id"] for row in await conn.fetch(_KNOWN, missing)})
+    if any(first[key].handlers for key in first if ids.get(key) == first[key].id):
+        await conn.execute("SELECT pg_notify($1, '')", CHANNEL)  # sent when this commits
+    out: list[object] = []
+    for event in events:
+        known = ids.get(event.dedup_key)
+        if known is None:  # stored by someone else and purged since: let the sender retry
+            out.append(StoreError("a duplicate of an event being purged; retry"))
+        else:
+            out.append(Stored(known, known != event.id))
+    return out
+
+
+def delivered_any(events: list[NewEvent], results: list[object]) -> bool:
+    """Whether committing ``events`` made a delivery due (so local workers should look)."""
+    return any(
+        isinstance(r, Stored) and not r.duplicate and e.handlers
+        for e, r in zip(events, results, strict=True)
+    )

@@ -1,0 +1,187 @@
+"""Deliveries on both backends: claims, per-call order, leases and fencing, outcomes, replays."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from receiver.context import HandlerContext
+from receiver.store.base import DeliveryFilter, Finish
+
+LEASE = {"a": 60.0, "b": 60.0, "h": 60.0}
+
+
+async def add(store, new_event, n: int, call: str = "c1", handlers=("h",)) -> str:
+    return (await store.add_event(new_event(n, call_id=call, handlers=handlers))).id
+
+
+async def test_claim_takes_up_to_the_slots_of_each_handler(store, new_event) -> None:
+    """Each handler gets at most its free slots; each claim is the delivery's first attempt."""
+    for n in range(1, 6):
+        await add(store, new_event, n, call=f"c{n}", handlers=("a", "b"))
+    claimed = await store.claim({"a": 2, "b": 3}, frozenset(), LEASE)
+    assert sorted(c.handler for c in claimed) == ["a", "a", "b", "b", "b"]
+    assert {c.attempt for c in claimed} == {1}
+    assert all(c.envelope["type"] == "event_message" for c in claimed)
+    assert await store.claim({"a": 0, "b": 0}, frozenset(), LEASE) == []
+
+
+async def test_ordered_handler_gets_only_the_head_of_each_call(store, new_event) -> None:
+    """An ordered handler is offered one delivery per call: the earliest not yet finished."""
+    ids = [await add(store, new_event, n, call="c1") for n in range(1, 4)]
+    other = [await add(store, new_event, n, call="c2") for n in range(4, 6)]
+    claimed = await store.claim({"h": 10}, frozenset({"h"}), LEASE)
+    assert sorted(c.event_id for c in claimed) == [ids[0], other[0]]
+    assert await store.claim({"h": 10}, frozenset({"h"}), LEASE) == []  # heads are running
+    head = next(c for c in claimed if c.event_id == ids[0])
+    assert await store.finish(Finish(head.id, head.attempt, "done"))
+    [second] = await store.claim({"h": 10}, frozenset({"h"}), LEASE)
+    assert second.event_id == ids[1]
+
+
+async def test_unordered_handler_takes_a_calls_events_together(store, new_event) -> None:
+    """Without order, every due delivery of a call may be claimed at once."""
+    for n in range(1, 6):
+        await add(store, new_event, n, call="c1")
+    assert len(await store.claim({"h": 10}, frozenset(), LEASE)) == 5
+
+
+async def test_a_later_event_waits_while_an_earlier_one_retries(store, new_event) -> None:
+    """A head scheduled for a later retry keeps the rest of its call waiting."""
+    first = await add(store, new_event, 1)
+    await add(store, new_event, 2)
+    [head] = await store.claim({"h": 10}, frozenset({"h"}), LEASE)
+    assert head.event_id == first
+    later = time.time() + 3600
+    assert await store.finish(Finish(head.id, 1, "retry", next_attempt_at=later, error="boom"))
+    assert await store.claim({"h": 10}, frozenset({"h"}), LEASE) == []
+    row = await store.get_delivery(head.id)
+    assert (row.status, row.last_error, row.lease_until) == ("pending", "boom", None)
+    assert row.next_attempt_at >= later - 1
+
+
+async def test_a_dead_head_unblocks_its_call(store, new_event) -> None:
+    """Once the earliest delivery is dead, the next one of that call is due."""
+    await add(store, new_event, 1)
+    second = await add(store, new_event, 2)
+    [head] = await store.claim({"h": 10}, frozenset({"h"}), LEASE)
+    assert await store.finish(Finish(head.id, 1, "dead", error="poison"))
+    [nxt] = await store.claim({"h": 10}, frozenset({"h"}), LEASE)
+    assert nxt.event_id == second
+
+
+async def test_expired_lease_is_claimed_again_and_the_stale_finish_refused(
+    store, new_event
+) -> None:
+    """A delivery whose lease ended is claimed again; the old attempt cannot finish it."""
+    await add(store, new_event, 1)
+    [first] = await store.claim({"h": 1}, frozenset(), {"h": -1.0})  # lease already over
+    [second] = await store.claim({"h": 1}, frozenset(), {"h": 60.0})
+    assert (first.id, first.attempt, second.attempt) == (second.id, 1, 2)
+    assert await store.finish(Finish(first.id, first.attempt, "done")) is False
+    assert await store.finish(Finish(second.id, second.attempt, "done")) is True
+    assert await store.finish(Finish(second.id, second.attempt, "done")) is False
+
+
+async def test_one_attempt_finished_twice_at_once_counts_once(store, new_event) -> None:
+    """Two finishes of the same attempt racing (one batch): exactly one is recorded."""
+    await add(store, new_event, 1)
+    [c] = await store.claim({"h": 1}, frozenset(), LEASE)
+    results = await asyncio.gather(
+        store.finish(Finish(c.id, c.attempt, "done")),
+        store.finish(Finish(c.id, c.attempt, "dropped")),
+    )
+    assert sorted(results) == [False, True]
+
+
+async def test_release_gives_the_attempt_back(store, new_event) -> None:
+    """A released delivery is pending and due now, its attempt not counted."""
+    await add(store, new_event, 1)
+    [c] = await store.claim({"h": 1}, frozenset(), LEASE)
+    await store.release([(c.id, c.attempt)])
+    row = await store.get_delivery(c.id)
+    assert (row.status, row.attempts, row.lease_until) == ("pending", 0, None)
+    [again] = await store.claim({"h": 1}, frozenset(), LEASE)
+    assert (again.id, again.attempt) == (c.id, 1)
+
+
+async def test_requeue_starts_over_except_while_running(store, new_event) -> None:
+    """Requeue makes finished deliveries pending with no attempts; a running one is left."""
+    await add(store, new_event, 1)
+    await add(store, new_event, 2, call="c2")
+    done, running = await store.claim({"h": 2}, frozenset(), LEASE)
+    assert await store.finish(Finish(done.id, done.attempt, "dead", error="x"))
+    assert await store.requeue([done.id, running.id], side_effects=False) == 1
+    row = await store.get_delivery(done.id)
+    assert (row.status, row.attempts, row.side_effects) == ("pending", 0, False)
+    assert (await store.get_delivery(running.id)).status == "running"
+    [again] = await store.claim({"h": 2}, frozenset(), LEASE)
+    assert (again.id, again.attempt, again.side_effects) == (done.id, 1, False)
+
+
+async def test_list_deliveries_filters(store, new_event) -> None:
+    """Deliveries list newest first, by status, handler, event type, ids, time and limit."""
+    await add(store, new_event, 1, handlers=("a", "b"))
+    await store.add_event(new_event(2, type="event_recording", handlers=("a",)))
+    rows = await store.list_deliveries(DeliveryFilter())
+    assert [r.id for r in rows] == sorted((r.id for r in rows), reverse=True)
+    assert len(rows) == 3
+    assert {r.handler for r in await store.list_deliveries(DeliveryFilter(handler="b"))} == {"b"}
+    [rec] = await store.list_deliveries(DeliveryFilter(type="event_recording"))
+    assert (rec.event_type, rec.handler, rec.status, rec.attempts) == (
+        "event_recording", "a", "pending", 0,
+    )  # fmt: skip
+    assert await store.list_deliveries(DeliveryFilter(status="done")) == []
+    assert len(await store.list_deliveries(DeliveryFilter(limit=2))) == 2
+    assert [r.id for r in await store.list_deliveries(DeliveryFilter(ids=(rec.id,)))] == [rec.id]
+    assert await store.list_deliveries(DeliveryFilter(since=time.time() + 60)) == []
+    assert len(await store.list_deliveries(DeliveryFilter(until=time.time() + 60))) == 3
+    assert (await store.get_delivery(rec.id)).event_id == rec.event_id
+    assert await store.get_delivery(10**9) is None
+
+
+async def test_delivery_stats_per_handler(store, new_event) -> None:
+    """Stats count pending or running deliveries and dead ones, per handler."""
+    for n in range(1, 4):
+        await add(store, new_event, n, call=f"c{n}", handlers=("a", "b"))
+    [dead] = await store.claim({"b": 1}, frozenset(), LEASE)
+    assert await store.finish(Finish(dead.id, 1, "dead"))
+    stats = await store.delivery_stats()
+    assert (stats["a"].pending, stats["a"].dead) == (3, 0)
+    assert (stats["b"].pending, stats["b"].dead) == (2, 1)
+    assert stats["a"].oldest_pending_age >= 0
+
+
+def _asks_for_a_call(event_id: str, attempt: int) -> tuple:
+    ctx = HandlerContext(event_id=event_id, call_id="c1", handler="h", attempt=attempt)
+    ctx.follow_up(to_number="+1 555 555 0123", from_number="+15555550199", agent="a1")
+    return tuple(ctx.follow_ups)
+
+
+async def test_follow_ups_are_recorded_with_success_only_and_once(store, new_event, sql) -> None:
+    """A finish that is refused records nothing; a replayed success records nothing new."""
+    event_id = await add(store, new_event, 1)
+    [stale] = await store.claim({"h": 1}, frozenset(), {"h": -1.0})
+    [c] = await store.claim({"h": 1}, frozenset(), LEASE)
+    asked = _asks_for_a_call(event_id, 1)
+    assert not await store.finish(Finish(stale.id, 1, "done", follow_ups=asked))
+    assert await sql("SELECT count(*) FROM follow_ups") == [(0,)]
+    assert await store.finish(Finish(c.id, 2, "done", follow_ups=asked))
+    await store.requeue([c.id])
+    [again] = await store.claim({"h": 1}, frozenset(), LEASE)
+    assert await store.finish(Finish(again.id, 1, "done", follow_ups=asked))
+    rows = await sql("SELECT key, status, to_number, depth FROM follow_ups")
+    assert rows == [(f"{event_id}/h/1", "pending", "+15555550123", 1)]
+    [record] = await store.list_follow_ups()
+    assert record.request["to_number"] == "+1 555 555 0123"
+
+
+async def test_follow_ups_of_a_replay_without_side_effects_are_suppressed(
+    store, new_event, sql
+) -> None:
+    """Follow-ups recorded by a delivery replayed with side effects off are never sent."""
+    event_id = await add(store, new_event, 1)
+    [c] = await store.claim({"h": 1}, frozenset(), LEASE)
+    finish = Finish(c.id, 1, "done", follow_ups=_asks_for_a_call(event_id, 1), side_effects=False)
+    assert await store.finish(finish)
+    assert await sql("SELECT status FROM follow_ups") == [("suppressed",)]
