@@ -8,6 +8,7 @@ and the end of its output: the container tests never skip.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import hashlib
 import os
@@ -34,6 +35,8 @@ BASE_IMAGE = (
 )
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 LOCK = Path("/var/tmp/receiver-container-base.lock")
+IMAGE_PREFIX = "localhost/vocode-receiver:test-"  # + the pid of the test run
+CONTAINER_PREFIX = "receiver-test-"  # + pid-random
 
 
 def run(*cmd: str, timeout: float, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -127,6 +130,35 @@ def ensure_base_image() -> float | None:
     return time.monotonic() - started
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_leftovers() -> None:
+    """Remove containers and images of test runs that died before cleaning up (killed pytest)."""
+    names = run(*BUILDAH, "containers", "--noheading", "--format", "{{.ContainerName}}", timeout=60)
+    for name in names.stdout.split():
+        match = re.fullmatch(rf"{CONTAINER_PREFIX}(\d+)-\w+", name)
+        if match and not _alive(int(match.group(1))):
+            run(*BUILDAH, "rm", name, timeout=120, check=False)
+    for name in image_names():
+        match = re.fullmatch(rf"{re.escape(IMAGE_PREFIX)}(\d+)", name)
+        if match and not _alive(int(match.group(1))):
+            run(*BUILDAH, "rmi", name, timeout=120, check=False)
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the test process dies, so no server outlives it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def free_local_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -177,6 +209,7 @@ class Container:
             process = subprocess.Popen(
                 self.argv(*cmd, env=env), stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: stopping it reaches inside
+                preexec_fn=_die_with_parent,
             )  # fmt: skip
         self.processes.append(process)
         return process

@@ -23,6 +23,8 @@ import pytest
 from .buildah import (
     BASE_IMAGE,
     BUILDAH,
+    CONTAINER_PREFIX,
+    IMAGE_PREFIX,
     Container,
     Image,
     Served,
@@ -31,6 +33,7 @@ from .buildah import (
     ensure_tools,
     free_local_port,
     machine_lock,
+    remove_leftovers,
     run,
     tail,
 )
@@ -50,16 +53,18 @@ def _layer_sizes(tag: str) -> list[int]:
     return [layer["size"] for layer in json.loads(info["Manifest"])["layers"]]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def receiver_image() -> Iterator[Image]:
     """The repository's Dockerfile built on the local Debian base (the base built once)."""
     started = time.monotonic()
     with machine_lock():
         ensure_tools()
+        remove_leftovers()
         base_seconds = ensure_base_image()
-    tag = f"localhost/vocode-receiver:test-{os.getpid()}"
+    tag = f"{IMAGE_PREFIX}{os.getpid()}"
+    build_started = time.monotonic()
     build(REPO, tag, "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", timeout=900)
-    build_seconds = time.monotonic() - started - (base_seconds or 0)
+    build_seconds = time.monotonic() - build_started
     info = json.loads(run(*BUILDAH, "inspect", "--type", "image", tag, timeout=60).stdout)
     layers, base_layers = _layer_sizes(tag), _layer_sizes(BASE_IMAGE)
     STATS.update(
@@ -79,10 +84,10 @@ def receiver_image() -> Iterator[Image]:
         _write_report()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def image_container(receiver_image: Image) -> Iterator[Container]:
     """A working container of the image, removed (with its volume) at the end of the run."""
-    name = f"receiver-test-{os.getpid()}-{secrets.token_hex(3)}"
+    name = f"{CONTAINER_PREFIX}{os.getpid()}-{secrets.token_hex(3)}"
     run(*BUILDAH, "from", "--pull-never", "--name", name, receiver_image.tag, timeout=300)
     container = Container(name)
     try:
@@ -92,7 +97,7 @@ def image_container(receiver_image: Image) -> Iterator[Container]:
         run(*BUILDAH, "rm", name, timeout=120, check=False)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def served_image(
     receiver_image: Image, image_container: Container, tmp_path_factory: pytest.TempPathFactory
 ) -> Served:
