@@ -45,7 +45,8 @@ USER 10001:10001
 WORKDIR /data
 VOLUME ["/data"]
 EXPOSE 8000
-# No curl in slim images: python asks /healthz on the port the service listens on.
+# No curl in slim images: python asks /healthz on the port `receiver serve` listens on, else on
+# the one `receiver worker` listens on, so that the same image checks both kinds of container.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-    CMD ["python3", "-c", "import os, urllib.request as u; u.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('RECEIVER_PORT', '8000'), timeout=4)"]
+    CMD ["python3", "-c", "import os, sys, urllib.request as u\nfor port in os.getenv('RECEIVER_PORT', '8000'), os.getenv('RECEIVER_WORKER_METRICS_PORT', '8001'):\n    try:\n        sys.exit(u.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=2).status != 200)\n    except OSError:\n        pass\nsys.exit(1)"]
 CMD ["receiver", "serve"]

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 BUILDAH = ("buildah", "--storage-driver", "vfs")
@@ -213,6 +214,22 @@ class Container:
             )  # fmt: skip
         self.processes.append(process)
         return process
+
+    def start_healthy(self, *cmd: str, env: dict[str, str], port: int, log: Path) -> str:
+        """Start ``cmd``; its URL once ``/healthz`` on ``port`` answers 200 (60 s at most)."""
+        process = self.start(*cmd, env=env, log=log)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.fail(
+                    f"{' '.join(cmd)} exited {process.returncode}:\n{tail(log.read_bytes())}"
+                )
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    return url
+            time.sleep(0.2)
+        pytest.fail(f"{' '.join(cmd)}: no /healthz within 60 s:\n{tail(log.read_bytes())}")
 
     def stop_all(self) -> None:
         for process in self.processes:

@@ -7,7 +7,6 @@ written to ``.bench/container.json``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
@@ -17,7 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from .buildah import (
@@ -35,7 +33,6 @@ from .buildah import (
     machine_lock,
     remove_leftovers,
     run,
-    tail,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -105,17 +102,22 @@ def served_image(
     token, port = secrets.token_urlsafe(24), free_local_port()
     env = {"RECEIVER_TOKENS": token, "RECEIVER_HOST": "127.0.0.1", "RECEIVER_PORT": str(port)}
     log = tmp_path_factory.mktemp("container-log") / "serve.log"
-    process = image_container.start(*receiver_image.config["Cmd"], env=env, log=log)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the image's CMD exited {process.returncode}:\n{tail(log.read_bytes())}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return Served(url, token, env)
-        time.sleep(0.2)
-    pytest.fail(f"the image's CMD did not answer /healthz within 60 s:\n{tail(log.read_bytes())}")
+    url = image_container.start_healthy(*receiver_image.config["Cmd"], env=env, port=port, log=log)
+    return Served(url, token, env)
+
+
+@pytest.fixture(scope="module")
+def worker_in_image(image_container: Container, tmp_path_factory: pytest.TempPathFactory) -> Served:
+    """`receiver worker` in the image, health on a free port, nothing on RECEIVER_PORT."""
+    port = free_local_port()
+    env = {
+        "RECEIVER_HOST": "127.0.0.1",
+        "RECEIVER_PORT": str(free_local_port()),
+        "RECEIVER_WORKER_METRICS_PORT": str(port),
+    }
+    log = tmp_path_factory.mktemp("container-log") / "worker.log"
+    url = image_container.start_healthy("receiver", "worker", env=env, port=port, log=log)
+    return Served(url, "", env)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

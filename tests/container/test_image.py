@@ -64,10 +64,19 @@ def test_healthcheck_passes_while_serving(
     assert done.returncode == 0, done.stderr
 
 
+def test_healthcheck_passes_for_a_worker_container(
+    receiver_image: Image, worker_in_image: Served, image_container: Container
+) -> None:
+    """The same HEALTHCHECK succeeds in a container running `receiver worker` instead."""
+    done = image_container.run(*receiver_image.healthcheck(), env=worker_in_image.env, check=False)
+    assert done.returncode == 0, done.stderr
+
+
 def test_healthcheck_fails_when_nothing_listens(
     receiver_image: Image, image_container: Container
 ) -> None:
-    """The image's HEALTHCHECK command fails when the server does not answer."""
+    """The image's HEALTHCHECK command fails when neither server nor worker answers."""
     env = {"RECEIVER_PORT": str(free_local_port())}
+    env["RECEIVER_WORKER_METRICS_PORT"] = str(free_local_port())
     done = image_container.run(*receiver_image.healthcheck(), env=env, check=False)
     assert done.returncode != 0
