@@ -573,6 +573,15 @@ async def test_rejections_share_one_body_shape(client, hook) -> None:
         assert set(answer.json()) == {"error", "detail"}
 
 
+async def test_store_unavailable_is_503(client, hook, app) -> None:
+    """When the store cannot take the event, the answer is 503 (retry later), never a 202."""
+    await app.state.store.close()
+    async with asyncio.timeout(10):  # a regression would hang; fail it instead
+        response = await post_json(client, hook, HUMAN)
+    assert response.status_code == 503
+    assert response.json()["error"] == "unavailable"
+
+
 # -- subscriptions --------------------------------------------------------------------------------
 
 

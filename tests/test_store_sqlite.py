@@ -76,7 +76,7 @@ async def test_reopening_applies_nothing_twice(store, db_path) -> None:
 
 
 async def test_newer_schema_refuses_to_open(db_path) -> None:
-    """A database at a schema version newer than the code raises MigrationError on open."""
+    """A database newer than the code raises MigrationError on open and leaves nothing running."""
     first = SQLiteStore(str(db_path))
     await first.open()
     await first.close()
@@ -86,7 +86,15 @@ async def test_newer_schema_refuses_to_open(db_path) -> None:
     newer = SQLiteStore(str(db_path))
     with pytest.raises(MigrationError, match=f"schema version {len(MIGRATIONS) + 1}"):
         await newer.open()
-    await newer.close()
+    assert "receiver-sqlite-writer" not in {t.name for t in threading.enumerate()}
+
+
+async def test_write_after_close_is_a_store_error(store, new_event) -> None:
+    """A write to a closed store fails with StoreError at once instead of waiting forever."""
+    await store.close()
+    async with asyncio.timeout(10):  # a regression would hang; fail it instead
+        with pytest.raises(StoreError, match="closed"):
+            await store.add_event(new_event(1))
 
 
 async def test_event_round_trip(store, new_event) -> None:

@@ -82,8 +82,12 @@ class SQLiteStore:
     async def open(self) -> None:
         self._writer.after_commit = self._notify
         self._writer.start(asyncio.get_running_loop())
-        self._reader = await asyncio.to_thread(self._connect)
-        await self.migrate()
+        try:
+            self._reader = await asyncio.to_thread(self._connect)
+            await self.migrate()
+        except BaseException:
+            await self.close()  # no writer thread or connection outlives a failed open
+            raise
 
     async def close(self) -> None:
         await asyncio.to_thread(self._writer.stop)

@@ -47,6 +47,8 @@ class Writer:
     ) -> asyncio.Future[T]:
         """Queue ``op``; with ``notify``, ``after_commit`` runs once its batch is committed."""
         assert self._loop is not None, "writer not started"
+        if not self._thread.is_alive():  # nobody would ever resolve the future
+            raise StoreError("the store is closed")
         future: asyncio.Future[T] = self._loop.create_future()
         self._queue.put((op, future, notify))
         return future
