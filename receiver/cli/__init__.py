@@ -10,6 +10,7 @@ from receiver.cli.events import events
 from receiver.cli.fake import fake_vocode
 from receiver.cli.follow_ups import dnc, follow_ups
 from receiver.cli.handlers import handlers
+from receiver.cli.purge import purge
 from receiver.cli.send import send
 from receiver.cli.serve import migrate, serve, token, worker
 
@@ -29,3 +30,4 @@ main.add_command(send)
 main.add_command(fake_vocode)
 main.add_command(follow_ups)
 main.add_command(dnc)
+main.add_command(purge)

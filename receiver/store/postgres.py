@@ -43,6 +43,7 @@ from receiver.store.postgres_listen import Listener
 
 T = TypeVar("T")
 _EVENT_COLUMNS = "id, seq, dedup_key, type, call_id, received_at, method, headers, envelope, raw"
+LISTENER_NAME = "vocode-receiver listener"
 _SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('receiver.migrate.' || $1, 0))"
 
 
@@ -65,7 +66,8 @@ class PostgresStore:
     # lifecycle ---------------------------------------------------------------------------
 
     def _connect(self) -> Awaitable[asyncpg.Connection]:
-        return asyncpg.connect(self.url, timeout=10)
+        settings = {"application_name": LISTENER_NAME}  # visible in pg_stat_activity
+        return asyncpg.connect(self.url, timeout=10, server_settings=settings)
 
     async def open(self) -> None:
         with translated():

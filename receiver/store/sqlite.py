@@ -30,6 +30,7 @@ from receiver.store.base import (
     FollowUpRecord,
     HandlerStats,
     NewEvent,
+    Purged,
     SchemaState,
     Stored,
 )
@@ -154,6 +155,21 @@ class SQLiteStore:
     async def count_events(self) -> int:
         row = await self._read(lambda conn: conn.execute("SELECT count(*) FROM events").fetchone())
         return int(row[0])
+
+    async def purge(self, before: float, *, batch_size: int = 1000) -> Purged:
+        """Each batch is one op of the writer, so intake's batches go on in between."""
+        removed = events = 0
+        while n := await self._writer.submit(
+            lambda c: deliveries.purge_deliveries(c, before, batch_size)
+        ):
+            removed += n
+        after: int | None = 0
+        while after is not None:
+            n, after = await self._writer.submit(
+                lambda c, a=after: deliveries.purge_events(c, before, a, batch_size)
+            )
+            events += n
+        return Purged(deliveries=removed, events=events)
 
 
     # deliveries ---------------------------------------------------------------------------

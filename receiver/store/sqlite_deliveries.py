@@ -157,3 +157,38 @@ def stats(conn: sqlite3.Connection) -> dict[str, HandlerStats]:
         previous = out.get(handler, HandlerStats(0, 0.0, 0))
         out[handler] = HandlerStats(previous.pending, previous.oldest_pending_age, dead)
     return out
+
+
+_FINISHED = "('done', 'dropped', 'skipped')"
+
+
+def purge_deliveries(conn: sqlite3.Connection, before: float, batch: int) -> int:
+    """Delete up to ``batch`` deliveries that finished before ``before`` (a finished row's
+    ``next_attempt_at`` is when it finished, which the ``deliveries_due`` index covers)."""
+    cursor = conn.execute(
+        "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries"
+        f" WHERE status IN {_FINISHED} AND next_attempt_at < ? LIMIT ?)",
+        (before, batch),
+    )
+    return cursor.rowcount
+
+
+def purge_events(
+    conn: sqlite3.Connection, before: float, after_seq: int, batch: int
+) -> tuple[int, int | None]:
+    """Walk ``batch`` events after ``after_seq``; delete those received before ``before`` that
+    have no delivery left. Answers (deleted, where to go on from; None once the walk reaches
+    events newer than ``before``, or the end)."""
+    chunk = conn.execute(
+        "SELECT seq, received_at FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+        (after_seq, batch),
+    ).fetchall()
+    if not chunk:
+        return 0, None
+    cursor = conn.execute(
+        "DELETE FROM events WHERE seq BETWEEN ? AND ? AND received_at < ?"
+        " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = events.seq)",
+        (chunk[0][0], chunk[-1][0], before),
+    )
+    newer = any(received_at >= before for _, received_at in chunk)
+    return cursor.rowcount, None if newer else chunk[-1][0]

@@ -1,0 +1,92 @@
+"""What only the PostgreSQL store does: NOTIFY between processes, a listener that reconnects,
+URL selection, the pool size setting, and a clear refusal when the schema does not exist."""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from receiver.errors import MigrationError
+from receiver.settings import load_settings
+from receiver.store import create_store
+from receiver.store.postgres import LISTENER_NAME, PostgresStore
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def backend() -> str:
+    """These tests are for PostgreSQL only."""
+    return "postgres"
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+def test_database_url_selects_postgres(scheme: str) -> None:
+    """Both URL spellings select the PostgreSQL store, with the pool size setting."""
+    settings = load_settings(database_url=f"{scheme}://u@db:5432/r", database_pool_size=7)
+    store = create_store(settings)
+    assert isinstance(store, PostgresStore)
+    assert store._pool_size == 7
+
+
+async def test_a_commit_in_another_process_wakes_this_one(store, open_store, new_event) -> None:
+    """Events stored through one store wake the workers of another (LISTEN/NOTIFY)."""
+    other = await open_store()
+    await asyncio.wait_for(other._listener.listening.wait(), 10)
+    woken = asyncio.Event()
+    other.on_commit.append(woken.set)
+    await store.add_event(new_event(1, handlers=("h",)))
+    await asyncio.wait_for(woken.wait(), 10)
+
+
+async def test_the_listener_reconnects(store, open_store, new_event, store_url) -> None:
+    """When its LISTEN connection is killed, a store listens again and wakes its workers."""
+    other = await open_store()
+    other._listener._retry = 0.05
+    await asyncio.wait_for(other._listener.listening.wait(), 10)
+    conn = await asyncpg.connect(store_url)
+    try:
+        killed = await conn.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE application_name = $1 AND pid != pg_backend_pid()",
+            LISTENER_NAME,
+        )
+    finally:
+        await conn.close()
+    assert killed >= 1
+    for _ in range(200):  # bounded wait until the loss is noticed
+        if not other._listener.listening.is_set():
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.wait_for(other._listener.listening.wait(), 10)
+    woken = asyncio.Event()
+    other.on_commit.append(woken.set)
+    await store.add_event(new_event(1, handlers=("h",)))
+    await asyncio.wait_for(woken.wait(), 10)
+
+
+async def test_a_missing_schema_is_named(store_url) -> None:
+    """A search_path naming a schema that does not exist stops start-up with a clear error."""
+    parts = urlsplit(store_url)
+    url = urlunsplit(parts._replace(query="search_path=no_such_schema"))
+    store = create_store(load_settings(database_url=url))
+    try:
+        with pytest.raises(MigrationError, match="create the search_path's schema"):
+            await store.open()
+    finally:
+        await store.close()
+
+
+async def test_an_unreachable_server_is_a_store_error(unused_tcp_port: int) -> None:
+    """No server at the URL: opening raises StoreError (the process reports it and stops)."""
+    from receiver.errors import StoreError
+
+    store = create_store(
+        load_settings(database_url=f"postgresql://u@127.0.0.1:{unused_tcp_port}/none")
+    )
+    with pytest.raises(StoreError, match="PostgreSQL"):
+        await store.open()
+    await store.close()
