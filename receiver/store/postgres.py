@@ -12,15 +12,17 @@ keeps the tables in that schema.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import asyncpg
 
-from receiver.errors import MigrationError, StoreError
+from receiver.errors import StoreError
 from receiver.store import postgres_deliveries as deliveries
 from receiver.store import postgres_follow_ups as follow_ups
+from receiver.store import postgres_schema as schema
 from receiver.store.base import (
     Claimed,
     DeliveryFilter,
@@ -36,15 +38,13 @@ from receiver.store.base import (
     SchemaState,
     Stored,
 )
-from receiver.store.migrations import POSTGRES as MIGRATIONS
 from receiver.store.postgres_batch import Batcher, translated
-from receiver.store.postgres_intake import CHANNEL, NOW, delivered_any, insert_events
+from receiver.store.postgres_intake import CHANNEL, delivered_any, insert_events
 from receiver.store.postgres_listen import Listener
 
 T = TypeVar("T")
 _EVENT_COLUMNS = "id, seq, dedup_key, type, call_id, received_at, method, headers, envelope, raw"
 LISTENER_NAME = "vocode-receiver listener"
-_SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('receiver.migrate.' || $1, 0))"
 
 
 class PostgresStore:
@@ -116,10 +116,10 @@ class PostgresStore:
     # schema ------------------------------------------------------------------------------
 
     async def migrate(self) -> SchemaState:
-        return await self._run(_migrate, tx=True)
+        return await self._run(schema.migrate, tx=True)
 
     async def schema_state(self) -> SchemaState:
-        return await self._run(_schema_state)
+        return await self._run(schema.schema_state)
 
     async def ping(self) -> None:
         await self._run(lambda conn: conn.fetchval("SELECT 1"))
@@ -173,6 +173,16 @@ class PostgresStore:
 
     async def finish(self, result: Finish) -> bool:
         return await self._finishes.submit(result)
+
+    async def finish_many(self, results: list[Finish]) -> list[bool | StoreError]:
+        """One transaction for all of them (and whatever else is finishing meanwhile)."""
+        answers = await asyncio.gather(
+            *(self._finishes.submit(r) for r in results), return_exceptions=True
+        )
+        errors = [a for a in answers if isinstance(a, BaseException)]
+        if errors and len(errors) == len(answers):
+            raise errors[0]
+        return [a if isinstance(a, bool) else _store_error(a) for a in answers]
 
     async def release(self, claims: list[tuple[int, int]]) -> None:
         async def run(conn: asyncpg.Connection) -> None:
@@ -258,6 +268,10 @@ class PostgresStore:
         return await self._run(follow_ups.dnc_list)
 
 
+def _store_error(exc: BaseException) -> StoreError:
+    return exc if isinstance(exc, StoreError) else StoreError(f"PostgreSQL: {exc}")
+
+
 def _event(row: Any) -> EventRecord:
     return EventRecord(
         id=row["id"],
@@ -271,37 +285,3 @@ def _event(row: Any) -> EventRecord:
         envelope=json.loads(row["envelope"]),
         raw=bytes(row["raw"]),
     )
-
-
-async def _schema_state(conn: asyncpg.Connection, applied: list[int] | None = None) -> SchemaState:
-    current = 0
-    if await conn.fetchval("SELECT to_regclass('schema_version') IS NOT NULL"):
-        current = await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_version")
-    return SchemaState(current, len(MIGRATIONS), applied or [])
-
-
-async def _migrate(conn: asyncpg.Connection) -> SchemaState:
-    """Inside one transaction, under a lock per schema: concurrent starts apply nothing twice."""
-    schema = await conn.fetchval("SELECT current_schema()")
-    if schema is None:
-        raise MigrationError("no schema to create tables in: create the search_path's schema")
-    await conn.execute(_SCHEMA_LOCK, schema)
-    await conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_version"
-        " (version integer PRIMARY KEY, applied_at double precision NOT NULL)"
-    )
-    state = await _schema_state(conn)
-    if state.current > state.latest:
-        raise MigrationError(
-            f"the database is at schema version {state.current}; "
-            f"this version of vocode-receiver knows up to {state.latest}"
-        )
-    applied = []
-    for version in range(state.current + 1, state.latest + 1):
-        try:
-            await conn.execute(MIGRATIONS[version - 1])
-        except asyncpg.PostgresError as exc:
-            raise MigrationError(f"schema version {version} failed: {exc}") from exc
-        await conn.execute(f"INSERT INTO schema_version VALUES ($1, {NOW})", version)
-        applied.append(version)
-    return await _schema_state(conn, applied)
