@@ -12,7 +12,9 @@ import hmac
 import json
 import os
 import time
+from collections import deque
 from collections.abc import Callable
+from json.encoder import c_make_encoder, encode_basestring, encode_basestring_ascii
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
 
@@ -36,13 +38,67 @@ _JSON = (b"content-type", b"application/json")
 _TAGS = frozenset((*EVENT_TYPES, "unknown"))
 
 
+# Random id suffixes are read from the OS 1024 at a time: one system call per request let the
+# SQLite writer thread take the GIL from the event loop on every request.
+_suffixes: deque[str] = deque()
+os.register_at_fork(after_in_child=_suffixes.clear)
+
+
+def _random_suffix() -> str:
+    try:
+        return _suffixes.pop()
+    except IndexError:
+        block = os.urandom(5 * 1024).hex()
+        _suffixes.extend(block[i : i + 10] for i in range(10, len(block), 10))
+        return block[:10]
+
+
 def new_event_id() -> str:
     """Time-ordered, unguessable: ``evt_`` + microseconds (hex) + 40 random bits."""
-    return f"evt_{time.time_ns() // 1000:013x}{os.urandom(5).hex()}"
+    return f"evt_{time.time_ns() // 1000:013x}{_random_suffix()}"
+
+
+# json.dumps builds this C encoder anew on every call; built once, it is twice as fast. No
+# check for circular references: decoded JSON cannot have any.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_encode = c_make_encoder and c_make_encoder(
+    None, _CANONICAL.default, encode_basestring, None, ":", ",", True, False, True
+)
 
 
 def canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """Sorted keys, no spaces, UTF-8 kept: the JSON that dedup keys are digests of.
+
+    Equal to ``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``.
+    """
+    if _encode is None:  # no C accelerator (not CPython)
+        return _CANONICAL.encode(value)
+    return "".join(_encode(value, 0))
+
+
+def _envelope_json(dumped: dict[str, Any], payload_json: str) -> str:
+    """``canonical(dumped)``, reusing the payload's JSON when the envelope has no extra keys."""
+    if len(dumped) != 3:  # type, call_id, payload and extras
+        return canonical(dumped)
+    call_id, kind = encode_basestring(dumped["call_id"]), encode_basestring(dumped["type"])
+    return f'{{"call_id":{call_id},"payload":{payload_json},"type":{kind}}}'
+
+
+def _answer_body(answer: dict[str, Any]) -> bytes:
+    """``json.dumps(answer).encode()``, and ``{"id": ...}`` (most answers) without an encoder."""
+    if len(answer) == 1 and type(answer.get("id")) is str:
+        return b'{"id": ' + encode_basestring_ascii(answer["id"]).encode() + b"}"
+    return json.dumps(answer).encode()
+
+
+def _headers_json(headers: list[tuple[bytes, bytes]]) -> str:
+    """The request's headers as a JSON object, without the ones that carry secrets."""
+    kept = {}
+    for key, value in headers:
+        name = key.decode("latin-1")
+        if name not in SECRET_HEADERS:
+            kept[name] = value.decode("latin-1")
+    return json.dumps(kept)
 
 
 def dedup_key(event: Event, payload_json: str, header_key: str | None) -> str:
@@ -132,7 +188,7 @@ class Intake:
             status, outcome = 503, "unavailable"
             answer = {"error": "unavailable", "detail": "the store is unavailable; retry later"}
             log.error("store_unavailable", error=str(exc))
-        body = json.dumps(answer).encode()
+        body = _answer_body(answer)
         headers = [_JSON, (b"content-length", str(len(body)).encode())]
         if outcome == "method_not_allowed":
             headers.append((b"allow", self._allow))
@@ -182,14 +238,8 @@ class Intake:
                 call_id=event.call_id,
                 received_at=time.time(),
                 method=method,
-                headers=json.dumps(
-                    {
-                        k.decode("latin-1"): v.decode("latin-1")
-                        for k, v in scope["headers"]
-                        if k.decode("latin-1") not in SECRET_HEADERS
-                    }
-                ),
-                envelope=canonical(dumped),
+                headers=_headers_json(scope["headers"]),
+                envelope=_envelope_json(dumped, payload_json),
                 raw=raw,
                 handlers=self.route(event),
             )
