@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -13,13 +13,9 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from receiver.events import EVENT_TYPES
-
 JSON = {"content-type": "application/json"}
 HUMAN = {"type": "event_human_detection", "call_id": "call-1", "payload": {"result": "human"}}
 OTHER_TOKEN = "second-token-fedcba9876543210"
-
-ClientFactory = Callable[..., Awaitable[httpx.AsyncClient]]
 
 
 def post_json(
@@ -606,11 +602,6 @@ async def test_unknown_type_is_stored_whatever_the_subscriptions(
     body = {"type": "event_new_kind", "call_id": "c", "payload": {}}
     response = await post_json(client, hook, body)
     assert response.status_code == 202
-
-
-async def test_default_subscriptions_take_all_eight(settings) -> None:
-    """Without RECEIVER_SUBSCRIPTIONS, every one of the eight types is subscribed."""
-    assert set(settings.subscriptions) == set(EVENT_TYPES)
 
 
 # -- deduplication --------------------------------------------------------------------------------
