@@ -1,0 +1,1 @@
+"""Benchmarks. ``python -m bench`` runs the intake benchmark (see :mod:`bench.intake`)."""

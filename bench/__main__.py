@@ -1,0 +1,17 @@
+"""``python -m bench [intake|dispatch|follow-ups] [OPTIONS]``: one benchmark; intake by default.
+
+Each benchmark's own options follow its name: ``python -m bench dispatch --help``.
+"""
+
+import sys
+from importlib import import_module
+
+BENCHMARKS = {
+    "intake": "bench.intake",
+    "dispatch": "bench.dispatch",
+    "follow-ups": "bench.follow_ups",
+}
+
+args = sys.argv[1:]
+name = args.pop(0) if args and args[0] in BENCHMARKS else "intake"
+import_module(BENCHMARKS[name]).main(args=args, prog_name=f"python -m bench {name}")
