@@ -5,13 +5,19 @@ polls every ``RECEIVER_POLL_INTERVAL_SECONDS``. Each claim leases the delivery f
 handler's timeout plus a margin; a worker that dies leaves the lease to expire and the
 delivery is claimed again. A finish is recorded only while the lease is still the
 attempt's own (``attempts`` is the fencing token), so no delivery is marked done twice.
+
+Outcomes go to a :class:`~receiver.recorder.Recorder`, which writes those of one turn of
+the loop together. ``worker_concurrency`` (and a handler's ``concurrency``) bound the
+handlers *running*: a slot is free again as soon as its handler returns, while its outcome
+is being committed, so the next claim does not wait a commit for it. Order per call still
+holds: until its outcome is committed a delivery is ``running`` in the store, which keeps
+the call's next event from being due.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,10 +30,11 @@ from receiver import dispatch
 from receiver.context import HandlerContext
 from receiver.errors import StoreError
 from receiver.events import event_adapter
+from receiver.recorder import Recorder
 from receiver.registry import Registry
 from receiver.retry import RetryPolicy
 from receiver.settings import Settings
-from receiver.store.base import Claimed, Finish
+from receiver.store.base import Claimed
 
 log = structlog.get_logger("receiver.worker")
 
@@ -58,8 +65,10 @@ class Worker:
         }
         self.ordered = frozenset(n for n, spec in registry.handlers.items() if spec.ordered)
         self._executor = ThreadPoolExecutor(settings.worker_threads, "receiver-handler")
-        self._running: dict[asyncio.Task[None], Claimed] = {}
-        self._per_handler: Counter[str] = Counter()
+        self._recorder = Recorder(store, metrics)
+        self._running: dict[asyncio.Task[None], Claimed] = {}  # until the outcome is recorded
+        self._active: set[int] = set()  # delivery ids whose handler has not returned yet
+        self._per_handler: Counter[str] = Counter()  # of those, per handler
         self._wake = asyncio.Event()
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
@@ -93,10 +102,11 @@ class Worker:
             if unfinished:
                 await self.store.release(unfinished)
                 log.warning("worker_released", deliveries=len(unfinished))
+        await self._recorder.drain()  # outcomes of handlers that returned: written before close
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     def _slots(self) -> dict[str, int]:
-        free = self.capacity - len(self._running)
+        free = self.capacity - len(self._active)
         if free <= 0:
             return {}
         slots = {}
@@ -126,82 +136,60 @@ class Worker:
     def _start(self, item: Claimed) -> None:
         task = asyncio.create_task(self._deliver(item))
         self._running[task] = item
+        self._active.add(item.id)
         self._per_handler[item.handler] += 1
         task.add_done_callback(self._finished)
 
+    def _free(self, item: Claimed) -> None:
+        """The handler has returned (or never will): its slot may be claimed again."""
+        if item.id in self._active:
+            self._active.discard(item.id)
+            self._per_handler[item.handler] -= 1
+            self._wake.set()
+
     def _finished(self, task: asyncio.Task[None]) -> None:
         item = self._running.pop(task)
-        self._per_handler[item.handler] -= 1
+        self._free(item)
         self._wake.set()
         if not task.cancelled() and task.exception() is not None:
             # not a handler's error (those are outcomes): the lease expires, it runs again
             log.error("worker_error", delivery_id=item.id, exc_info=task.exception())
 
     async def _deliver(self, item: Claimed) -> None:
-        spec = self.registry[item.handler]
         bound = dict(
             event_id=item.event_id, call_id=item.call_id, handler=item.handler, attempt=item.attempt
         )
-        with structlog.contextvars.bound_contextvars(**bound):
-            if item.attempt > spec.max_attempts:  # its worker died on every attempt
-                error = "the lease expired on every attempt (did the worker crash?)"
-                await self._record(item, dispatch.Decision("dead", None, error), None)
-                return
-            try:
-                event = event_adapter.validate_python(item.envelope)
-            except ValidationError as exc:
-                error = f"the stored event no longer validates: {exc.error_count()} errors"
-                await self._record(item, dispatch.Decision("dead", None, error), None)
-                return
-            ctx = HandlerContext(
-                event_id=item.event_id,
-                call_id=item.call_id,
-                handler=item.handler,
-                attempt=item.attempt,
-                log=log.bind(**bound),
-                vocode=self.vocode,
-                side_effects=item.side_effects,
-            )
-            result = await dispatch.attempt(spec, event, ctx, self._executor)
-            decision = dispatch.decide(spec, item.attempt, result, self.policy)
-            await self._record(item, decision, result)
+        # This task's own context: bound for every line of the delivery, gone with the task.
+        structlog.contextvars.bind_contextvars(**bound)
+        try:
+            decision, result = await self._attempt(item, bound)
+            self._recorder.add(item, decision, result)  # written with this turn's others
+        finally:
+            self._free(item)
 
-    async def _record(
-        self, item: Claimed, decision: dispatch.Decision, result: dispatch.Attempt | None
-    ) -> None:
-        finish = Finish(
-            id=item.id,
+    async def _attempt(
+        self, item: Claimed, bound: dict[str, Any]
+    ) -> tuple[dispatch.Decision, dispatch.Attempt | None]:
+        spec = self.registry[item.handler]
+        if item.attempt > spec.max_attempts:  # its worker died on every attempt
+            error = "the lease expired on every attempt (did the worker crash?)"
+            return dispatch.Decision("dead", None, error), None
+        try:
+            event = event_adapter.validate_python(item.envelope)
+        except ValidationError as exc:
+            error = f"the stored event no longer validates: {exc.error_count()} errors"
+            return dispatch.Decision("dead", None, error), None
+        ctx = HandlerContext(
+            event_id=item.event_id,
+            call_id=item.call_id,
+            handler=item.handler,
             attempt=item.attempt,
-            status=decision.status,
-            next_attempt_at=decision.next_attempt_at,
-            error=decision.error,
-            follow_ups=result.follow_ups if result else (),
+            log=log.bind(**bound),
+            vocode=self.vocode,
             side_effects=item.side_effects,
         )
-        seconds = result.seconds if result else 0.0
-        try:
-            kept = await self.store.finish(finish)
-        except StoreError as exc:  # the lease will expire and the delivery run again
-            log.error("delivery_not_recorded", error=str(exc))
-            return
-        outcome = decision.status if kept else "lease_lost"
-        if self.metrics is not None and kept:
-            self.metrics.delivery(item.handler, decision.status, seconds)
-            if finish.follow_ups and not item.side_effects:
-                for _ in finish.follow_ups:
-                    self.metrics.follow_up("suppressed")
-        log.info(
-            "delivery_finished",
-            outcome=outcome,
-            duration_ms=round(seconds * 1000, 2),
-            error=decision.error,
-            follow_ups=len(finish.follow_ups),
-            retry_in=(
-                round(decision.next_attempt_at - time.time(), 3)
-                if decision.next_attempt_at
-                else None
-            ),
-        )
+        result = await dispatch.attempt(spec, event, ctx, self._executor)
+        return dispatch.decide(spec, item.attempt, result, self.policy), result
 
 
 @contextlib.asynccontextmanager

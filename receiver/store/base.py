@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from receiver.errors import StoreError
+
 
 @dataclass(frozen=True, slots=True)
 class NewEvent:
@@ -181,6 +183,14 @@ class DeliveryStore(Protocol):
 
     async def finish(self, result: Finish) -> bool:
         """Record an attempt's end (and its follow-ups). False if the lease was lost."""
+
+    async def finish_many(self, results: list[Finish]) -> list[bool | StoreError]:
+        """:meth:`finish` each of ``results`` in one write, answering in the same order.
+
+        Each is recorded or not on its own: one that fails is answered with its
+        :class:`~receiver.errors.StoreError` and the others are recorded all the same.
+        Raises only when none could be recorded.
+        """
 
     async def release(self, claims: list[tuple[int, int]]) -> None:
         """Give leases back unfinished (shutdown): due again now, the attempt not counted."""

@@ -70,6 +70,13 @@ SQLITE: list[str] = [
         created_at REAL NOT NULL
     );
     """,
+    # 2: a claim checks a call's earlier deliveries (per-call order) among the active ones
+    # only, without reading every finished delivery of the call (PostgreSQL's has been
+    # partial since 1)
+    """
+    CREATE INDEX deliveries_active_call ON deliveries (handler, call_id, event_seq)
+        WHERE status IN ('pending', 'running')
+    """,
 ]
 
 # The same versions for PostgreSQL. Times are epoch seconds (double precision) as on SQLite,
@@ -145,4 +152,6 @@ POSTGRES: list[str] = [
         created_at double precision NOT NULL
     );
     """,
+    # 2: nothing to do: SQLite's version 2 adds the partial index deliveries_call has here
+    "SELECT 1",
 ]

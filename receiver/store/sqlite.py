@@ -184,6 +184,11 @@ class SQLiteStore:
     async def finish(self, result: Finish) -> bool:
         return await self._writer.submit(lambda conn: deliveries.finish(conn, result), notify=True)
 
+    async def finish_many(self, results: list[Finish]) -> list[bool | StoreError]:
+        return await self._writer.submit(
+            lambda conn: deliveries.finish_many(conn, results), notify=True
+        )
+
     async def release(self, claims: list[tuple[int, int]]) -> None:
         await self._writer.submit(lambda conn: deliveries.release(conn, claims), notify=True)
 

@@ -7,14 +7,18 @@ import sqlite3
 import time
 from typing import Any
 
+from receiver.errors import StoreError
 from receiver.store.base import Claimed, DeliveryFilter, DeliveryRecord, Finish, HandlerStats
 from receiver.store.sqlite_follow_ups import record_follow_ups
 
 _ACTIVE = "('pending', 'running')"
+# Due rows come from deliveries_due (``+d.handler``: not from an index on the handler, which
+# would walk every active row); the order check reads deliveries_active_call, which holds
+# the active rows only, so a call's finished history costs nothing.
 _DUE = f"""
     SELECT d.id, d.handler, d.attempts, d.event_seq, d.event_id, d.call_id, d.side_effects
     FROM deliveries d
-    WHERE d.status IN {_ACTIVE} AND d.next_attempt_at <= ? AND d.handler IN ({{handlers}})
+    WHERE d.status IN {_ACTIVE} AND d.next_attempt_at <= ? AND +d.handler IN ({{handlers}})
       AND (d.handler NOT IN ({{ordered}}) OR NOT EXISTS (
           SELECT 1 FROM deliveries p
           WHERE p.handler = d.handler AND p.call_id = d.call_id AND p.event_seq < d.event_seq
@@ -87,6 +91,30 @@ def finish(conn: sqlite3.Connection, result: Finish) -> bool:
     if result.follow_ups:
         record_follow_ups(conn, result, now)
     return True
+
+
+def finish_many(conn: sqlite3.Connection, results: list[Finish]) -> list[bool | StoreError]:
+    answers: list[bool | StoreError] = []
+    for result in results:
+        if not result.follow_ups:  # one statement: it fails (if ever) without side effects
+            answers.append(_guarded(conn, result))
+            continue
+        conn.execute("SAVEPOINT finish")  # follow-ups too: all of this attempt's rows or none
+        answer = _guarded(conn, result)
+        if isinstance(answer, StoreError):
+            conn.execute("ROLLBACK TO finish")
+        conn.execute("RELEASE finish")
+        answers.append(answer)
+    return answers
+
+
+def _guarded(conn: sqlite3.Connection, result: Finish) -> bool | StoreError:
+    """``finish``, answering the errors of this one result (a follow-up that is not JSON, a
+    constraint); an error of the database itself (I/O, full, locked) ends the whole write."""
+    try:
+        return finish(conn, result)
+    except (sqlite3.IntegrityError, sqlite3.InterfaceError, ValueError, TypeError) as exc:
+        return StoreError(str(exc))  # as the writer words an op's error
 
 
 def release(conn: sqlite3.Connection, claims: list[tuple[int, int]]) -> None:
