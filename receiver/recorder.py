@@ -74,7 +74,7 @@ class Recorder:
     async def _write(self, batch: list[_Outcome]) -> None:
         answers: list[bool | StoreError]
         try:
-            answers = await self._finish_many([o.finish for o in batch])
+            answers = await self.store.finish_many([o.finish for o in batch])
         except StoreError as exc:  # the leases will expire and the deliveries run again
             answers = [exc] * len(batch)
         except Exception:  # not an outcome but a bug: the same, and the error logged
@@ -82,19 +82,6 @@ class Recorder:
             return
         for outcome, answer in zip(batch, answers, strict=True):
             self._report(outcome, answer)
-
-    async def _finish_many(self, results: list[Finish]) -> list[bool | StoreError]:
-        finish_many = getattr(self.store, "finish_many", None)
-        if finish_many is not None:
-            return await finish_many(results)
-        # a store without the batch form: one finish each, their errors answered alike
-        answers = await asyncio.gather(
-            *(self.store.finish(r) for r in results), return_exceptions=True
-        )
-        for answer in answers:
-            if isinstance(answer, BaseException) and not isinstance(answer, StoreError):
-                raise answer
-        return answers  # type: ignore[return-value]
 
     def _report(self, outcome: _Outcome, answer: bool | StoreError) -> None:
         item, decision, result, finish = (

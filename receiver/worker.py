@@ -66,7 +66,7 @@ class Worker:
         self.ordered = frozenset(n for n, spec in registry.handlers.items() if spec.ordered)
         self._executor = ThreadPoolExecutor(settings.worker_threads, "receiver-handler")
         self._recorder = Recorder(store, metrics)
-        self._running: dict[asyncio.Task[None], Claimed] = {}  # until the outcome is recorded
+        self._running: dict[asyncio.Task[None], Claimed] = {}  # until handed to the recorder
         self._active: set[int] = set()  # delivery ids whose handler has not returned yet
         self._per_handler: Counter[str] = Counter()  # of those, per handler
         self._wake = asyncio.Event()
