@@ -183,7 +183,6 @@ class Intake:
         except RejectedDelivery as exc:
             status, outcome = exc.status, exc.reason
             answer = {"error": exc.reason, "detail": exc.detail}
-            log.info("webhook_rejected", reason=exc.reason, status=status, method=method)
         except StoreError as exc:
             status, outcome = 503, "unavailable"
             answer = {"error": "unavailable", "detail": "the store is unavailable; retry later"}
@@ -194,7 +193,16 @@ class Intake:
             headers.append((b"allow", self._allow))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-        self.metrics.request(method, outcome, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        self.metrics.request(method, outcome, seconds)
+        log.info(  # the one canonical line per request
+            "webhook_request",
+            method=method,
+            status=status,
+            outcome=outcome,
+            event_id=answer.get("id"),
+            duration_ms=round(seconds * 1000, 2),
+        )
 
     async def _handle(
         self, scope: dict[str, Any], receive: Any, method: str

@@ -1,29 +1,66 @@
-"""structlog set-up: JSON lines in production, console on a TTY, one pipeline for all logs."""
+"""structlog set-up: JSON lines in production, console on a TTY, one pipeline for all logs.
+
+Our own lines (structlog), the standard library's and every library's (uvicorn, asyncio,
+httpx, warnings) go through the same chain::
+
+    contextvars → level → timestamp → logger name → stack/traceback to text → redaction → render
+
+Redaction (:class:`receiver.redact.Redactor`) runs after tracebacks are formatted, so an
+exception's message is redacted like any other value. Context is bound with
+``structlog.contextvars`` (``bound_contextvars(event_id=..., handler=...)``) and appears on
+every line logged inside the block, including the libraries' lines.
+
+The canonical lines: ``webhook_request`` once per webhook request, ``delivery_finished`` once
+per handler run (see the README's table of log fields).
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO
 
 import structlog
+from pydantic import SecretStr
 
+from receiver.redact import Redactor, is_secret_key
 from receiver.settings import Settings
 
+_QUIET = {"httpx": "WARNING", "httpcore": "WARNING", "asyncio": "WARNING"}
 
-def configure(settings: Settings) -> None:
-    """Configure structlog and route the standard library's logs through it. Call once."""
+
+def redactor_for(settings: Settings) -> Redactor:
+    """The redaction every line gets: secrets from ``settings``, PII per ``RECEIVER_LOG_PII``."""
+    secrets: list[str | None] = [*settings.tokens, settings.metrics_token]
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            secrets.append(value.get_secret_value())
+        elif isinstance(value, str) and is_secret_key(name):
+            secrets.append(value)
+    return Redactor(pii=settings.log_pii, secrets=secrets, webhook_path=settings.webhook_path)
+
+
+def configure(settings: Settings, *, stream: TextIO | None = None) -> None:
+    """Configure structlog and route the standard library's logs through it.
+
+    Call once per process, before serving; calling again replaces the configuration.
+    ``stream`` defaults to standard error.
+    """
+    stream = stream if stream is not None else sys.stderr
     json_lines = settings.log_format == "json" or (
-        settings.log_format == "auto" and not sys.stderr.isatty()
+        settings.log_format == "auto" and not stream.isatty()
     )
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.stdlib.add_logger_name,
     ]
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()
         if json_lines
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        else structlog.dev.ConsoleRenderer(colors=stream.isatty())
     )
     structlog.configure(
         processors=[
@@ -40,19 +77,31 @@ def configure(settings: Settings) -> None:
         foreign_pre_chain=shared,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info if json_lines else _identity,
+            structlog.processors.StackInfoRenderer(),
+            # tracebacks become text here, for both renderers, so redaction sees them
+            structlog.processors.format_exc_info,
+            redactor_for(settings),
+            _leading_fields,
             renderer,
         ],
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    for name, level in _QUIET.items():  # their INFO lines repeat ours; DEBUG shows them
+        logging.getLogger(name).setLevel(logging.NOTSET if settings.log_level == "DEBUG" else level)
+    logging.captureWarnings(True)
 
 
-def _identity(logger: object, name: str, event_dict: dict) -> dict:
-    return event_dict
+_LEADING = ("timestamp", "level", "logger", "event")
+
+
+def _leading_fields(logger: object, name: str, event_dict: dict) -> dict:
+    """Timestamp, level, logger and event first: lines read left to right."""
+    first = {key: event_dict[key] for key in _LEADING if key in event_dict}
+    return first | event_dict

@@ -1,15 +1,63 @@
 """Every Prometheus metric of the service, on an injectable registry.
 
-Labels come only from the bounded sets declared here (event types, outcomes, methods) or
-from registered handler names; never from a call id, event id or phone number.
+Labels come only from the bounded sets declared here (event types, outcomes, methods,
+operations, status classes) or from registered handler names; never from a call id, event id
+or phone number. Every series whose label set is fixed exists from the start with the value 0;
+per-handler series exist from :meth:`Metrics.register_handlers` on.
+
+Each process serves its own ``/metrics`` (``receiver serve`` on its port, ``receiver worker``
+on ``RECEIVER_WORKER_METRICS_PORT``) and Prometheus scrapes every process as a target of its
+own; ``sum by (...)`` adds them up. This is not prometheus-client's multiprocess mode, on
+purpose: each of our processes is one event loop that owns its port (nothing forks workers
+that share a socket, which is what multiprocess mode exists for), and per-process registries
+keep what multiprocess mode loses: process metrics (CPU, memory, file descriptors), build
+info, live gauges, and no shared directory of files to wipe between runs. Do not run the app
+under ``uvicorn --workers N`` or gunicorn with several workers: start N processes on N ports.
+
+The delivery gauges (pending, oldest pending age, dead) describe the shared database, so
+every process reports the same values; aggregate them with ``max``, not ``sum``. They are set
+by :meth:`Metrics.refreshing` every few seconds from one grouped query, never by a scrape.
+
+Example::
+
+    metrics = Metrics()                      # a fresh registry
+    metrics.register_handlers(["crm.save_message"])
+    metrics.delivery("crm.save_message", "done", 0.012)
+    async with metrics.refreshing(store.delivery_stats, interval=5.0):
+        ...
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, Info
+import asyncio
+import contextlib
+import hmac
+import math
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from typing import Any
+
+import structlog
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from receiver import __version__
 from receiver.events import EVENT_TYPES, UNKNOWN
+
+log = structlog.get_logger("receiver.metrics")
+disable_created_metrics()  # no `*_created` series: they double the output and nothing reads them
 
 REQUEST_OUTCOMES = (
     "accepted",
@@ -26,17 +74,74 @@ REQUEST_OUTCOMES = (
 )
 METHODS = ("GET", "POST", "other")
 TYPE_LABELS = (*EVENT_TYPES, UNKNOWN)
+DELIVERY_OUTCOMES = ("done", "retry", "dropped", "dead")
+FOLLOW_UP_OUTCOMES = (
+    "created",
+    "rejected",
+    "retried",
+    "held",
+    "refused_dnc",
+    "refused_cap",
+    "refused_depth",
+    "suppressed",
+)
+VOCODE_OPERATIONS = ("create_call", "get_call", "list_calls", "end_call", "get_recording")
+# not_sent: failed before the request left (safe to retry); unknown: sent, no answer read
+STATUS_CLASSES = ("2xx", "4xx", "5xx", "other", "not_sent", "unknown")
+# the classic Prometheus text format, which every Prometheus version reads
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+UNREGISTERED = "unregistered"  # delivery rows of a handler this process does not load
+
+INTAKE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+HANDLER_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+VOCODE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+DeliveryStats = Mapping[str, Any]
+"""handler -> (pending, oldest pending age in seconds, dead): a tuple, or an object with the
+attributes ``pending``, ``oldest_pending_age`` and ``dead`` (``store.HandlerStats``)."""
+StatsSource = Callable[[], Awaitable[DeliveryStats]]
+
+
+def status_label(status: int | str | None) -> str:
+    """The ``status_class`` label: from an HTTP status, a class, or None (no answer: unknown)."""
+    if status is None:
+        return "unknown"
+    if isinstance(status, str):
+        if status in STATUS_CLASSES:
+            return status
+        if status in ("1xx", "3xx"):  # what receiver.vocode.outcomes.status_class may say
+            return "other"
+        raise ValueError(f"status class {status!r} is not one of {STATUS_CLASSES}")
+    label = f"{status // 100}xx"
+    return label if label in STATUS_CLASSES else "other"
+
+
+def _check(value: str, allowed: Iterable[str], what: str) -> str:
+    if value not in allowed:
+        raise ValueError(f"{what} {value!r} is not one of {tuple(allowed)}")
+    return value
 
 
 class Metrics:
-    """The service's metrics. One instance per registry; tests pass a fresh registry."""
+    """The service's metrics. One instance per registry; tests pass a fresh registry.
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    ``process_metrics=False`` leaves out the process, platform and GC collectors.
+    """
+
+    def __init__(
+        self, registry: CollectorRegistry | None = None, *, process_metrics: bool = True
+    ) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
+        if process_metrics:
+            ProcessCollector(registry=r)
+            PlatformCollector(registry=r)
+            GCCollector(registry=r)
         Info("receiver_build", "Version of vocode-receiver.", registry=r).info(
             {"version": __version__}
         )
+
+        # intake
         self.requests = Counter(
             "receiver_webhook_requests",
             "Webhook requests answered, by method and outcome.",
@@ -52,18 +157,238 @@ class Metrics:
         self.intake_duration = Histogram(
             "receiver_intake_duration_seconds",
             "Time from request to answer at the webhook endpoint.",
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            buckets=INTAKE_BUCKETS,
             registry=r,
         )
-        for method in METHODS:
-            for outcome in REQUEST_OUTCOMES:
-                self.requests.labels(method, outcome)
-        for kind in TYPE_LABELS:
-            self.events.labels(kind)
+
+        # deliveries
+        self.deliveries = Counter(
+            "receiver_deliveries",
+            "Handler runs finished, by handler and outcome (done, retry, dropped, dead).",
+            ("handler", "outcome"),
+            registry=r,
+        )
+        self.handler_duration = Histogram(
+            "receiver_handler_duration_seconds",
+            "Time a handler took to run, per attempt.",
+            ("handler",),
+            buckets=HANDLER_BUCKETS,
+            registry=r,
+        )
+        self.pending = Gauge(
+            "receiver_deliveries_pending",
+            "Deliveries waiting to run or running, per handler (from the store, every few "
+            "seconds; the same in every process: aggregate with max).",
+            ("handler",),
+            registry=r,
+        )
+        self.oldest_pending_age = Gauge(
+            "receiver_oldest_pending_age_seconds",
+            "Age of the oldest pending delivery, per handler; 0 when none is pending.",
+            ("handler",),
+            registry=r,
+        )
+        self.dead = Gauge(
+            "receiver_deliveries_dead",
+            "Deliveries that used up their attempts and wait for a replay, per handler.",
+            ("handler",),
+            registry=r,
+        )
+        self.stats_age = Gauge(
+            "receiver_delivery_stats_age_seconds",
+            "Seconds since the delivery gauges were last read from the store (since start "
+            "if never).",
+            registry=r,
+        )
+        self.stats_errors = Counter(
+            "receiver_delivery_stats_errors",
+            "Failed reads of the delivery gauges from the store.",
+            registry=r,
+        )
+
+        # follow-up calls and the Vocode API
+        self.follow_ups = Counter(
+            "receiver_follow_ups",
+            "Follow-up call intents by outcome (created, rejected, retried, held, refused_*, "
+            "suppressed).",
+            ("outcome",),
+            registry=r,
+        )
+        self.vocode_duration = Histogram(
+            "receiver_vocode_api_duration_seconds",
+            "Calls to the Vocode API, by operation and status class of the answer "
+            "(not_sent: failed before sending; unknown: sent, no answer read).",
+            ("operation", "status_class"),
+            buckets=VOCODE_BUCKETS,
+            registry=r,
+        )
+
+        self._request_children = {
+            (method, outcome): self.requests.labels(method, outcome)
+            for method in METHODS
+            for outcome in REQUEST_OUTCOMES
+        }
+        self._event_children = {kind: self.events.labels(kind) for kind in TYPE_LABELS}
+        self._follow_up_children = {o: self.follow_ups.labels(o) for o in FOLLOW_UP_OUTCOMES}
+        for operation in VOCODE_OPERATIONS:
+            for status_class in STATUS_CLASSES:
+                self.vocode_duration.labels(operation, status_class)
+        self.stats_errors.inc(0)
+        self._handlers: set[str] = set()
+        self._stat_labels: set[str] = set()  # handler labels the delivery gauges carry
+        self._stats_at = time.monotonic()
+        self._oldest_since: dict[str, float] = {}  # label -> wall time of the oldest pending
+        self.stats_age.set_function(lambda: time.monotonic() - self._stats_at)
+
+    # --- intake ----------------------------------------------------------------------------
 
     def request(self, method: str, outcome: str, seconds: float) -> None:
-        self.requests.labels(method if method in ("GET", "POST") else "other", outcome).inc()
+        """One webhook request answered (``outcome`` from :data:`REQUEST_OUTCOMES`)."""
+        key = (method if method in ("GET", "POST") else "other", outcome)
+        child = self._request_children.get(key)
+        if child is None:
+            _check(outcome, REQUEST_OUTCOMES, "request outcome")
+        else:
+            child.inc()
         self.intake_duration.observe(seconds)
 
     def stored(self, kind: str) -> None:
-        self.events.labels(kind if kind in EVENT_TYPES else UNKNOWN).inc()
+        """One event newly stored; a type outside the eight is counted as ``unknown``."""
+        self._event_children.get(kind, self._event_children[UNKNOWN]).inc()
+
+    # --- deliveries ------------------------------------------------------------------------
+
+    def register_handlers(self, names: Iterable[str]) -> None:
+        """Create every per-handler series at 0. Call once the routers are loaded."""
+        for name in names:
+            self._handlers.add(name)
+            for outcome in DELIVERY_OUTCOMES:
+                self.deliveries.labels(name, outcome)
+            self.handler_duration.labels(name)
+            self._set_stats(name, 0, 0.0, 0)
+
+    def handler_label(self, name: str) -> str:
+        """``name`` if registered, else ``unregistered``: the handler label stays bounded."""
+        return name if name in self._handlers else UNREGISTERED
+
+    def delivery(self, handler: str, outcome: str, seconds: float | None = None) -> None:
+        """One handler run finished with ``outcome`` (done, retry, dropped, dead).
+
+        ``seconds`` is the handler's run time; None when the handler did not run.
+        """
+        _check(outcome, DELIVERY_OUTCOMES, "delivery outcome")
+        label = self.handler_label(handler)
+        self.deliveries.labels(label, outcome).inc()
+        if seconds is not None:
+            self.handler_duration.labels(label).observe(seconds)
+
+    def set_delivery_stats(self, stats: DeliveryStats) -> None:
+        """Set the pending, oldest-age and dead gauges from one read of the store.
+
+        Registered handlers missing from ``stats`` are set to 0; rows of handlers this process
+        does not load are summed under ``unregistered``.
+        """
+        totals: dict[str, tuple[int, float, int]] = {}
+        for handler, row in stats.items():
+            pending, oldest, dead = (
+                row if isinstance(row, tuple) else (row.pending, row.oldest_pending_age, row.dead)
+            )
+            label = self.handler_label(handler)
+            p, o, d = totals.get(label, (0, 0.0, 0))
+            totals[label] = (p + int(pending), max(o, float(oldest)), d + int(dead))
+        for label in self._handlers | self._stat_labels | set(totals):
+            self._set_stats(label, *totals.get(label, (0, 0.0, 0)))
+        self._stats_at = time.monotonic()
+
+    def _set_stats(self, label: str, pending: int, oldest: float, dead: int) -> None:
+        if label not in self._stat_labels:
+            self._stat_labels.add(label)
+            # the age keeps growing between reads (and while the store cannot be read)
+            self.oldest_pending_age.labels(label).set_function(lambda: self._age(label))
+        self.pending.labels(label).set(pending)
+        self.dead.labels(label).set(dead)
+        if pending > 0 and math.isfinite(oldest):
+            self._oldest_since[label] = time.time() - max(oldest, 0.0)
+        else:
+            self._oldest_since.pop(label, None)
+
+    def _age(self, label: str) -> float:
+        since = self._oldest_since.get(label)
+        return 0.0 if since is None else max(time.time() - since, 0.0)
+
+    async def refresh_delivery_stats(self, stats: StatsSource) -> bool:
+        """Read ``stats()`` once and set the gauges; on failure keep the old values."""
+        try:
+            result = await stats()
+        except Exception:
+            self.stats_errors.inc()
+            log.warning("delivery_stats_failed", exc_info=True)
+            return False
+        self.set_delivery_stats(result)
+        return True
+
+    @contextlib.asynccontextmanager
+    async def refreshing(self, stats: StatsSource, interval: float = 5.0) -> AsyncIterator[None]:
+        """Refresh the delivery gauges every ``interval`` seconds while the block runs.
+
+        The first read starts at once, in the background: entering never waits on the store.
+        """
+
+        async def loop() -> None:
+            while True:
+                await self.refresh_delivery_stats(stats)
+                await asyncio.sleep(interval)
+
+        task = asyncio.create_task(loop(), name="receiver-metrics-refresh")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # --- follow-up calls -------------------------------------------------------------------
+
+    def follow_up(self, outcome: str) -> None:
+        """One follow-up intent reached ``outcome`` (from :data:`FOLLOW_UP_OUTCOMES`)."""
+        child = self._follow_up_children.get(outcome)
+        if child is None:
+            _check(outcome, FOLLOW_UP_OUTCOMES, "follow-up outcome")
+        else:
+            child.inc()
+
+    def vocode_call(self, operation: str, status: int | str | None, seconds: float) -> None:
+        """One call to the Vocode API: ``status`` is the HTTP status, a class, or None."""
+        _check(operation, VOCODE_OPERATIONS, "Vocode operation")
+        self.vocode_duration.labels(operation, status_label(status)).observe(seconds)
+
+    # --- exposition ------------------------------------------------------------------------
+
+    def render(self) -> bytes:
+        """The registry in the Prometheus text format."""
+        return generate_latest(self.registry)
+
+
+def authorized(header: str | None, token: str | None) -> bool:
+    """Whether an ``Authorization`` header carries ``Bearer <token>`` (always, if no token)."""
+    if token is None:
+        return True
+    offered = (header or "").encode()
+    return hmac.compare_digest(offered, f"Bearer {token}".encode())
+
+
+def metrics_endpoint(
+    metrics: Metrics, token: str | None
+) -> Callable[[Request], Awaitable[Response]]:
+    """A Starlette endpoint serving ``metrics``; with a token, only to ``Bearer <token>``."""
+
+    async def endpoint(request: Request) -> Response:
+        if not authorized(request.headers.get("authorization"), token):
+            return JSONResponse(
+                {"error": "unauthorized", "detail": "send Authorization: Bearer <token>"},
+                401,
+                headers={"www-authenticate": "Bearer"},
+            )
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    return endpoint

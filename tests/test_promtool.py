@@ -1,0 +1,285 @@
+"""What ships for monitoring: alert rules and a live /metrics pass promtool; the dashboard and
+the rules name only metrics that exist.
+
+promtool comes from Debian's ``prometheus`` package; when it is missing the tests install it
+with apt-get (CI runs as root) and fail, not skip, when that is impossible.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
+
+from receiver.metrics import Metrics
+
+ROOT = Path(__file__).resolve().parent.parent
+ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
+ALERT_TESTS = ROOT / "deploy" / "prometheus" / "alerts_test.yml"
+DASHBOARD = ROOT / "deploy" / "grafana" / "receiver.json"
+SAMPLES = resources.files("receiver") / "samples"
+EVENT_SAMPLES = sorted(p.name for p in SAMPLES.iterdir() if p.name.startswith("event_"))
+TOKEN = "live-test-token-0123456789abcdef"
+METRICS_TOKEN = "live-metrics-token-0123456789"
+RECEIVER = [sys.executable, "-m", "receiver"]
+CLEAN_EXIT = (0, -signal.SIGTERM)
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    """The path of promtool, installing Debian's prometheus package first if needed."""
+    found = shutil.which("promtool")
+    if found:
+        return found
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    steps = (
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "prometheus"],
+    )
+    for step in steps:
+        try:
+            done = subprocess.run(step, env=env, capture_output=True, text=True, timeout=600)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            pytest.fail(f"promtool is missing and `{' '.join(step)}` could not run: {exc}")
+        if done.returncode != 0:
+            pytest.fail(
+                f"promtool is missing and `{' '.join(step)}` failed ({done.returncode}); "
+                f"install Debian's prometheus package:\n{done.stderr[-2000:]}"
+            )
+    found = shutil.which("promtool")
+    if not found:
+        pytest.fail("the prometheus package is installed but promtool is not on PATH")
+    return found
+
+
+def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a command, capturing its output as text."""
+    return subprocess.run(args, input=stdin, capture_output=True, text=True, timeout=120)
+
+
+def metric_names(text: str) -> set[str]:
+    """Every sample name in an exposition."""
+    return {s.name for f in text_string_to_metric_families(text) for s in f.samples}
+
+
+def full_exposition() -> str:
+    """A scrape of Metrics with every kind of series present (a handler registered)."""
+    metrics = Metrics(CollectorRegistry())
+    metrics.register_handlers(["log.record"])
+    return metrics.render().decode()
+
+
+def referenced_metrics(expr: str) -> set[str]:
+    """Metric names a PromQL expression uses (receiver_*, process_*, python_*)."""
+    return set(re.findall(r"\b((?:receiver|process|python)_[a-z_]+)\b", expr))
+
+
+# -- alert rules --------------------------------------------------------------------------------
+
+
+def test_alert_rules_pass_promtool_check(promtool: str) -> None:
+    """`promtool check rules` accepts deploy/prometheus/alerts.yml."""
+    result = run(promtool, "check", "rules", str(ALERTS))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def test_alert_rules_fire_as_their_unit_tests_say(promtool: str) -> None:
+    """`promtool test rules` passes: each alert fires on its scenario and not before."""
+    result = run(promtool, "test", "rules", str(ALERT_TESTS))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_alert_rules_cover_what_the_issue_asks() -> None:
+    """Alerts exist for silence, dead deliveries, old pending work, refusals and Vocode 5xx."""
+    rules = yaml.safe_load(ALERTS.read_text())["groups"][0]["rules"]
+    names = {rule["alert"] for rule in rules}
+    assert {
+        "ReceiverNoEventsReceived",
+        "ReceiverDeadDeliveriesRising",
+        "ReceiverOldestPendingTooOld",
+        "ReceiverFollowUpRefusalsSpiking",
+        "ReceiverVocodeApi5xx",
+    } <= names
+    for rule in rules:
+        assert rule["annotations"]["summary"] and rule["annotations"]["description"]
+
+
+def test_alert_rules_name_only_real_metrics() -> None:
+    """Every metric an alert uses is in the exposition."""
+    exposed = metric_names(full_exposition())
+    rules = yaml.safe_load(ALERTS.read_text())["groups"][0]["rules"]
+    for rule in rules:
+        assert referenced_metrics(rule["expr"]) <= exposed, rule["alert"]
+
+
+# -- dashboard ----------------------------------------------------------------------------------
+
+
+def test_dashboard_queries_name_only_real_metrics() -> None:
+    """The Grafana dashboard parses, its panel ids are unique, and it queries real metrics."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    panels = dashboard["panels"]
+    assert len({p["id"] for p in panels}) == len(panels)
+    exprs = [t["expr"] for p in panels for t in p.get("targets", [])]
+    used = set().union(*(referenced_metrics(e) for e in exprs))
+    assert used <= metric_names(full_exposition())
+    for family in (
+        "receiver_webhook_requests_total",
+        "receiver_webhook_events_total",
+        "receiver_intake_duration_seconds_bucket",
+        "receiver_deliveries_total",
+        "receiver_handler_duration_seconds_bucket",
+        "receiver_deliveries_pending",
+        "receiver_oldest_pending_age_seconds",
+        "receiver_deliveries_dead",
+        "receiver_follow_ups_total",
+        "receiver_vocode_api_duration_seconds_bucket",
+        "receiver_build_info",
+    ):
+        assert family in used, family
+
+
+# -- a live /metrics ----------------------------------------------------------------------------
+
+
+def _env(tmp_path: Path, port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECEIVER_")}
+    env.update(
+        RECEIVER_TOKENS=TOKEN,
+        RECEIVER_METRICS_TOKEN=METRICS_TOKEN,
+        RECEIVER_DATABASE_URL=f"sqlite:///{tmp_path / 'receiver.db'}",
+        RECEIVER_PORT=str(port),
+        RECEIVER_WORKER_METRICS_PORT=str(port),
+        RECEIVER_METRICS_REFRESH_SECONDS="0.2",
+        RECEIVER_POLL_INTERVAL_SECONDS="0.1",
+    )
+    return env
+
+
+@pytest.fixture
+def start_process(tmp_path: Path) -> Iterator:
+    """``start(command, port) -> (process, base_url, stderr_path)``; stopped with SIGTERM after."""
+    started: list[subprocess.Popen] = []
+
+    def start(command: str, port: int) -> tuple[subprocess.Popen, str, Path]:
+        stderr = tmp_path / f"{command}.stderr"
+        proc = subprocess.Popen(
+            [*RECEIVER, command],
+            env=_env(tmp_path, port),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr.open("w"),
+        )
+        started.append(proc)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:  # a bound on start-up, not a measurement
+            if proc.poll() is not None:
+                raise AssertionError(f"{command} exited {proc.returncode}: {stderr.read_text()}")
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    return proc, base, stderr
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{command} did not start: {stderr.read_text()}")
+            time.sleep(0.05)
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(30) in CLEAN_EXIT
+
+
+def scrape(base: str) -> str:
+    response = httpx.get(
+        f"{base}/metrics", headers={"authorization": f"Bearer {METRICS_TOKEN}"}, timeout=10
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    return response.text
+
+
+def sample_value(text: str, name: str, **labels: str) -> float:
+    """The sum of ``name``'s samples whose labels include ``labels``."""
+    return sum(
+        s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+        if s.name == name and labels.items() <= s.labels.items()
+    )
+
+
+@pytest.mark.process
+def test_live_scrape_of_receiver_serve(promtool: str, start_process, free_port: int) -> None:
+    """A running `receiver serve` exposes metrics that parse, move, and pass promtool."""
+    proc, base, stderr = start_process("serve", free_port)
+    assert httpx.get(f"{base}/metrics", timeout=5).status_code == 401
+    for name in EVENT_SAMPLES:
+        body = (SAMPLES / name).read_bytes()
+        response = httpx.post(
+            f"{base}/webhooks/vocode/{TOKEN}",
+            content=body,
+            headers={"content-type": "application/json"},
+            timeout=10,
+        )
+        assert response.status_code == 202, response.text
+    deadline = time.monotonic() + 30
+    while True:  # deliveries run in the background: wait for them, bounded
+        text = scrape(base)
+        done = sample_value(text, "receiver_deliveries_total", outcome="done")
+        pending = sample_value(text, "receiver_deliveries_pending")
+        if done >= len(EVENT_SAMPLES) and pending == 0:
+            break
+        assert time.monotonic() < deadline, f"deliveries not done: {done}, pending {pending}"
+        time.sleep(0.1)
+
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert sample_value(text, "receiver_webhook_requests_total", outcome="accepted") == len(
+        EVENT_SAMPLES
+    )
+    for name in EVENT_SAMPLES:
+        kind = name.removesuffix(".json")
+        assert sample_value(text, "receiver_webhook_events_total", type=kind) == 1
+    assert families["receiver_intake_duration_seconds"].type == "histogram"
+    assert families["receiver_handler_duration_seconds"].type == "histogram"
+    assert families["process_cpu_seconds"].type == "counter"
+    assert "receiver_build_info" in metric_names(text)
+
+    result = run(promtool, "check", "metrics", stdin=text)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) in CLEAN_EXIT
+    output = stderr.read_text()
+    for line in output.splitlines():
+        json.loads(line)  # every line, uvicorn's included, is JSON off a terminal
+    assert '"webhook_request"' in output and '"delivery_finished"' in output
+    assert TOKEN not in output and METRICS_TOKEN not in output
+    assert "5555550123" not in output and "Yes, this is Dana" not in output
+
+
+@pytest.mark.process
+def test_live_scrape_of_receiver_worker(promtool: str, start_process, free_port: int) -> None:
+    """`receiver worker` serves its own /metrics on its own port; it passes promtool."""
+    _, base, _ = start_process("worker", free_port)
+    text = scrape(base)
+    assert sample_value(text, "receiver_webhook_events_total") == 0
+    assert "receiver_deliveries_pending" in metric_names(text)
+    result = run(promtool, "check", "metrics", stdin=text)
+    assert result.returncode == 0, result.stdout + result.stderr
