@@ -62,6 +62,8 @@ _PHONE = re.compile(
     r"(?![0-9A-Za-z])"
     r"|(?<![0-9A-Za-z])(?P<run>\d{10,15})(?![0-9A-Za-z])"
 )
+_WORD = re.compile(r"[\w.\-]*")
+_TEN_DIGITS = re.compile(r"\d{10}")
 _CREDENTIALS = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
 _URL_PASSWORD = re.compile(r"(?<=://)[^/\s:@]+:[^/\s@]+@")
 _RECORDING_URL = re.compile(
@@ -128,6 +130,7 @@ class Redactor:
         self._secrets = re.compile("|".join(map(re.escape, known))) if known else None
         path = (webhook_path or "").rstrip("/")
         self._path = re.compile(re.escape(path) + r"/[^/\s?#\"'<>]+") if path else None
+        self._dropped_keys: dict[object, bool] = {}  # key -> redact its value (a cache)
 
     def __call__(self, logger: object, method_name: str, event_dict: Any) -> Any:
         if not isinstance(event_dict, dict):
@@ -141,6 +144,8 @@ class Redactor:
         """``value`` with every secret (and, unless ``pii``, every phone number) redacted."""
         if self._secrets is not None:
             value = self._secrets.sub(REDACTED, value)
+        if _WORD.fullmatch(value) and not _TEN_DIGITS.search(value):
+            return value  # one word, no long digit run: nothing else can match (the common case)
         if self._path is not None:
             value = self._path.sub(lambda m: m[0][: m[0].rindex("/") + 1] + REDACTED, value)
         value = self._pairs.sub(_pair_replacement, value)
@@ -151,8 +156,16 @@ class Redactor:
             value = _PHONE.sub(_mask_match, value)
         return value
 
+    def _drops(self, key: object) -> bool:
+        dropped = self._dropped_keys.get(key)
+        if dropped is None:
+            dropped = _normal(key) in self._drop or is_secret_key(key)
+            if len(self._dropped_keys) < 10_000:
+                self._dropped_keys[key] = dropped
+        return dropped
+
     def _value(self, key: object, value: Any, depth: int) -> Any:
-        if key is not None and (_normal(key) in self._drop or is_secret_key(key)):
+        if key is not None and self._drops(key):
             return REDACTED if value is not None else None
         if isinstance(value, str):
             return self.text(value)
