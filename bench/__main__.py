@@ -1,4 +1,4 @@
-"""``python -m bench [intake|dispatch|follow-ups] [OPTIONS]``: one benchmark; intake by default.
+"""``python -m bench [intake|dispatch|follow-ups|pg] [OPTIONS]``: one benchmark; intake by default.
 
 Each benchmark's own options follow its name: ``python -m bench dispatch --help``.
 """
@@ -10,6 +10,7 @@ BENCHMARKS = {
     "intake": "bench.intake",
     "dispatch": "bench.dispatch",
     "follow-ups": "bench.follow_ups",
+    "pg": "bench.pg",
 }
 
 args = sys.argv[1:]

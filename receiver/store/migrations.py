@@ -81,7 +81,9 @@ SQLITE: list[str] = [
 
 # The same versions for PostgreSQL. Times are epoch seconds (double precision) as on SQLite,
 # so that both backends exchange the same records; the database's clock stamps them.
-# Partial indexes on the active deliveries keep claims cheap however much history is kept.
+# Deliveries have no index on their status: a claim and a finish each rewrite the row, and
+# every index costs an insertion per rewrite. Partial indexes cover the active rows (claims,
+# order) and the dead ones (stats); purge finds finished rows through their events.
 POSTGRES: list[str] = [
     # 1: events and their deliveries
     """
@@ -117,11 +119,11 @@ POSTGRES: list[str] = [
         updated_at double precision NOT NULL,
         UNIQUE (event_seq, handler)
     );
-    CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at);
     CREATE INDEX deliveries_active ON deliveries (handler, next_attempt_at)
         WHERE status IN ('pending', 'running');
     CREATE INDEX deliveries_call ON deliveries (handler, call_id, event_seq)
         WHERE status IN ('pending', 'running');
+    CREATE INDEX deliveries_dead ON deliveries (handler) WHERE status = 'dead';
     CREATE TABLE follow_ups (
         key text PRIMARY KEY,  -- <event id>/<handler>/<n-th follow-up of that run>
         event_id text NOT NULL,

@@ -72,7 +72,7 @@ class PostgresStore:
     async def open(self) -> None:
         with translated():
             self._pool = await asyncpg.create_pool(
-                self.url, min_size=1, max_size=self._pool_size, timeout=10
+                self.url, min_size=1, max_size=self._pool_size, timeout=10, reset=_keep_session
             )
         self._events.bind(self._pool)
         self._finishes.bind(self._pool)
@@ -152,16 +152,14 @@ class PostgresStore:
         return await self._run(lambda conn: conn.fetchval("SELECT count(*) FROM events"))
 
     async def purge(self, before: float, *, batch_size: int = 1000) -> Purged:
-        """Delete finished deliveries, then events left without any, in short transactions."""
+        """Walk the events in seq order, one short transaction per ``batch_size`` of them."""
         removed = events = 0
-        while n := await self._run(lambda c: deliveries.purge_deliveries(c, before, batch_size)):
-            removed += n
         after: int | None = 0
         while after is not None:
-            n, after = await self._run(
-                lambda c, a=after: deliveries.purge_events(c, before, a, batch_size)
+            d, e, after = await self._run(
+                lambda c, a=after: deliveries.purge_chunk(c, before, a, batch_size), tx=True
             )
-            events += n
+            removed, events = removed + d, events + e
         return Purged(deliveries=removed, events=events)
 
     # deliveries ---------------------------------------------------------------------------
@@ -266,6 +264,12 @@ class PostgresStore:
 
     async def dnc_list(self) -> list[tuple[str, str | None, float]]:
         return await self._run(follow_ups.dnc_list)
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Released connections need no reset query (one round trip each): the store sets no
+    session state, takes only transaction-level locks, and the pool rolls back a transaction
+    left open before it calls this."""
 
 
 def _store_error(exc: BaseException) -> StoreError:

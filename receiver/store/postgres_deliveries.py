@@ -180,41 +180,37 @@ async def stats(conn: asyncpg.Connection) -> dict[str, HandlerStats]:
     }
 
 
-async def purge_deliveries(conn: asyncpg.Connection, before: float, batch: int) -> int:
-    """Delete up to ``batch`` finished deliveries that finished before ``before``.
-
-    A finished row's ``next_attempt_at`` is the time it finished, which the
-    ``(status, next_attempt_at)`` index covers.
-    """
-    status = await conn.execute(
-        "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries"
-        f" WHERE status IN {_FINISHED} AND next_attempt_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
-        before,
-        batch,
-    )
-    return int(status.split()[-1])
-
-
-async def purge_events(
+async def purge_chunk(
     conn: asyncpg.Connection, before: float, after_seq: int, batch: int
-) -> tuple[int, int | None]:
-    """Walk ``batch`` events after ``after_seq``; delete those received before ``before``
-    that have no delivery left. Answers (deleted, where to go on from) — None: stop, the
-    walk reached events newer than ``before`` (or the end)."""
-    row = await conn.fetchrow(
-        """
-        WITH chunk AS (SELECT seq, received_at FROM events WHERE seq > $1 ORDER BY seq LIMIT $3),
-        gone AS (
-            DELETE FROM events e USING chunk c
-            WHERE e.seq = c.seq AND c.received_at < $2
-              AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq)
-            RETURNING e.seq)
-        SELECT (SELECT count(*) FROM gone) AS deleted, (SELECT max(seq) FROM chunk) AS last,
-               (SELECT bool_or(received_at >= $2) FROM chunk) AS newer
-        """,
+) -> tuple[int, int, int | None]:
+    """Within the next ``batch`` events after ``after_seq`` (in the caller's transaction):
+    delete the deliveries that finished before ``before``, then the events received before
+    it that have no delivery left. Answers (deliveries, events, where to go on from; None
+    once the walk reaches events newer than ``before``, or the end).
+
+    A delivery finishes after its event arrived, so walking the old events finds every
+    finished delivery to delete, through the ``(event_seq, handler)`` index: deliveries
+    need no index on their status, which every claim and finish would have to update.
+    """
+    chunk = await conn.fetch(
+        "SELECT seq, received_at FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
         after_seq,
-        before,
         batch,
     )
-    go_on = None if row["last"] is None or row["newer"] else row["last"]
-    return row["deleted"], go_on
+    if not chunk:
+        return 0, 0, None
+    old = [row["seq"] for row in chunk if row["received_at"] < before]
+    deliveries = await conn.execute(
+        "DELETE FROM deliveries WHERE event_seq = any($1::bigint[])"
+        f" AND status IN {_FINISHED} AND next_attempt_at < $2",
+        old,
+        before,
+    )
+    events = await conn.execute(
+        "DELETE FROM events e WHERE seq = any($1::bigint[])"
+        " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq)",
+        old,
+    )
+    newer = len(old) < len(chunk)
+    go_on = None if newer else chunk[-1]["seq"]
+    return int(deliveries.split()[-1]), int(events.split()[-1]), go_on
