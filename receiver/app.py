@@ -95,6 +95,9 @@ def create_app(
         if state.current != state.latest:
             reason = f"schema at version {state.current}, expected {state.latest}"
             return JSONResponse({"status": "unavailable", "reason": reason}, 503)
+        worker = request.app.state.worker
+        if with_worker and len(registry) and (worker is None or not worker.running):
+            return JSONResponse({"status": "unavailable", "reason": "workers not running"}, 503)
         for check in ready_checks or ():  # each answers None (ready) or the reason it is not
             reason = check()
             if inspect.isawaitable(reason):

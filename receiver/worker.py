@@ -157,7 +157,11 @@ class Worker:
 
     async def _deliver(self, item: Claimed) -> None:
         bound = dict(
-            event_id=item.event_id, call_id=item.call_id, handler=item.handler, attempt=item.attempt
+            event_id=item.event_id,
+            call_id=item.call_id,
+            type=item.envelope.get("type"),
+            handler=item.handler,
+            attempt=item.attempt,
         )
         # This task's own context: bound for every line of the delivery, gone with the task.
         structlog.contextvars.bind_contextvars(**bound)

@@ -48,8 +48,10 @@ async def _scenario(fake: FakeVocode, faults: list[Fault], crashes: list[float])
             retry_base_seconds=0.01,
             retry_cap_seconds=0.02,
             vocode_timeout_seconds=0.2,
-            follow_up_lease_seconds=0.4,
-            follow_up_reconcile_delay_seconds=0,
+            # a crashed sender's request may still reach the fake a little later: the
+            # reconcile delay covers that, as it covers Vocode's own processing in production
+            follow_up_lease_seconds=0.6,
+            follow_up_reconcile_delay_seconds=0.5,
             follow_up_max_attempts=4,
         )
         fake.inject(*faults)
@@ -65,7 +67,7 @@ async def _scenario(fake: FakeVocode, faults: list[Fault], crashes: list[float])
         sender = Sender(store, client, config, metrics=Metrics())
         sender.start()
         try:
-            records = await settle(store, keys, timeout=30)
+            records = await settle(store, keys, timeout=60)
         finally:
             await sender.stop()
             await client.aclose()

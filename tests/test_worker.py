@@ -325,3 +325,17 @@ async def test_replay_without_side_effects_suppresses_follow_ups(harness, read_r
     await h.store.requeue([row.id], side_effects=False)
     await h.settle_status("done")
     assert read_rows("SELECT status FROM follow_ups") == [("suppressed",)]
+
+
+async def test_readyz_reports_stopped_workers(harness) -> None:
+    """/readyz answers 503 "workers not running" once the worker has stopped."""
+    router = Router("t")
+
+    @router.on("event_message")
+    async def noop(event, ctx) -> None: ...
+
+    h = await harness(router)
+    assert (await h.client.get("/readyz")).status_code == 200
+    await h.app.state.worker.stop()
+    response = await h.client.get("/readyz")
+    assert response.status_code == 503 and response.json()["reason"] == "workers not running"
