@@ -74,7 +74,7 @@ REQUEST_OUTCOMES = (
 )
 METHODS = ("GET", "POST", "other")
 TYPE_LABELS = (*EVENT_TYPES, UNKNOWN)
-DELIVERY_OUTCOMES = ("done", "retry", "dropped", "dead")
+DELIVERY_OUTCOMES = ("done", "retry", "dropped", "skipped", "dead")
 FOLLOW_UP_OUTCOMES = (
     "created",
     "rejected",
@@ -272,7 +272,7 @@ class Metrics:
         return name if name in self._handlers else UNREGISTERED
 
     def delivery(self, handler: str, outcome: str, seconds: float | None = None) -> None:
-        """One handler run finished with ``outcome`` (done, retry, dropped, dead).
+        """One handler run finished with ``outcome`` (done, retry, dropped, skipped, dead).
 
         ``seconds`` is the handler's run time; None when the handler did not run.
         """

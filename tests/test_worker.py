@@ -339,3 +339,25 @@ async def test_readyz_reports_stopped_workers(harness) -> None:
     await h.app.state.worker.stop()
     response = await h.client.get("/readyz")
     assert response.status_code == 503 and response.json()["reason"] == "workers not running"
+
+
+async def test_when_decided_at_delivery_is_skipped_and_counted(harness) -> None:
+    """A `when` that failed at intake is decided again at delivery: false → skipped, counted."""
+    router = Router("t")
+    calls = {"n": 0}
+
+    def flaky_when(event) -> bool:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ConnectionError("feature flags unavailable")
+        return False
+
+    @router.on("event_message", when=flaky_when)
+    async def gated(event, ctx) -> None:
+        raise AssertionError("must not run")
+
+    h = await harness(router)
+    await h.post()
+    [row] = await h.settle_status("skipped")
+    sample = h.app.state.metrics.registry.get_sample_value
+    assert sample("receiver_deliveries_total", {"handler": "t.gated", "outcome": "skipped"}) == 1
