@@ -88,7 +88,7 @@ def test_every_fixed_series_exists_at_zero(metrics: Metrics) -> None:
 
 def test_outcome_sets_are_the_documented_ones() -> None:
     """The bounded label sets hold at least what the issue names, and the eight types + unknown."""
-    assert set(DELIVERY_OUTCOMES) == {"done", "retry", "dropped", "dead"}
+    assert set(DELIVERY_OUTCOMES) == {"done", "retry", "dropped", "skipped", "dead"}
     assert set(FOLLOW_UP_OUTCOMES) == {
         "created", "rejected", "retried", "held",
         "refused_dnc", "refused_cap", "refused_depth", "suppressed",
