@@ -17,6 +17,7 @@ calls, and notes ``time.time()`` when each 202 arrives. Same machine, same clock
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import os
 import secrets
@@ -25,8 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import httpx
+from urllib.parse import urlsplit
 
 from bench.preload import fresh_db
 from bench.server import Server
@@ -57,6 +57,55 @@ def percentiles(values: list[float]) -> dict[str, float]:
     return {"p50": rank(0.50), "p99": rank(0.99), "max": ordered[-1]}
 
 
+class _Pool:
+    """A few keep-alive HTTP/1.1 connections, writing prepared requests and reading answers.
+
+    httpx costs more than a millisecond of CPU per request here, so on a busy machine the
+    client itself would fall behind and date its acks late; this costs a few microseconds.
+    """
+
+    def __init__(self, url: str, size: int) -> None:
+        parts = urlsplit(url)
+        self.host, self.port, self.path = parts.hostname, parts.port, parts.path
+        self.size = size
+        self._idle: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = (
+            asyncio.Queue()
+        )
+        self._all: list[asyncio.StreamWriter] = []
+
+    async def __aenter__(self) -> _Pool:
+        for _ in range(self.size):
+            reader, writer = await asyncio.open_connection(self.host, self.port)
+            self._all.append(writer)
+            self._idle.put_nowait((reader, writer))
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        for writer in self._all:
+            writer.close()
+
+    def request(self, body: bytes) -> bytes:
+        head = (
+            f"POST {self.path} HTTP/1.1\r\nhost: {self.host}:{self.port}\r\n"
+            f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
+        )
+        return head.encode() + body
+
+    async def post(self, request: bytes) -> tuple[int, bytes]:
+        reader, writer = await self._idle.get()
+        try:
+            writer.write(request)
+            status = int((await reader.readline()).split()[1])
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            return status, await reader.readexactly(length)
+        finally:
+            self._idle.put_nowait((reader, writer))
+
+
 async def _post_steadily(
     url: str, rate: float, seconds: float, warmup: float, calls: int
 ) -> tuple[dict[str, float], list[float], int]:
@@ -66,17 +115,21 @@ async def _post_steadily(
     round_trips: list[float] = []
     total = int((warmup + seconds) * rate)
     counted_from = int(warmup * rate)
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+    async with _Pool(url, 32) as pool:
 
-        async def send(n: int) -> None:
+        def prepared(n: int) -> bytes:
             event = {**body, "call_id": f"latency-call-{n % calls}"}
             event["payload"] = {**body["payload"], "text": f"latency {n} {secrets.token_hex(4)}"}
+            return pool.request(json.dumps(event).encode())
+
+        requests = [prepared(n) for n in range(total)]
+
+        async def send(n: int) -> None:
             sent = time.time()
-            response = await client.post(url, json=event)
+            status, answer = await pool.post(requests[n])
             acked = time.time()
-            if response.status_code == 202 and n >= counted_from:
-                acks[response.json()["id"]] = acked
+            if status == 202 and n >= counted_from:
+                acks[json.loads(answer)["id"]] = acked
                 round_trips.append((acked - sent) * 1000)
 
         tasks = []
