@@ -81,9 +81,10 @@ SQLITE: list[str] = [
 
 # The same versions for PostgreSQL. Times are epoch seconds (double precision) as on SQLite,
 # so that both backends exchange the same records; the database's clock stamps them.
-# Deliveries have no index on their status: a claim and a finish each rewrite the row, and
-# every index costs an insertion per rewrite. Partial indexes cover the active rows (claims,
-# order) and the dead ones (stats); purge finds finished rows through their events.
+# Deliveries have no index on their status: a finish rewrites the row, and every index costs
+# an insertion per rewrite. Partial indexes cover the pending rows (claims, order) and the
+# dead ones (stats); purge finds finished rows through their events. A running delivery is
+# pending with a lease, so that a claim changes no indexed column (postgres_deliveries.py).
 POSTGRES: list[str] = [
     # 1: events and their deliveries
     """
@@ -109,20 +110,20 @@ POSTGRES: list[str] = [
         event_id text NOT NULL,
         handler text NOT NULL,
         call_id text NOT NULL,
-        status text NOT NULL DEFAULT 'pending',  -- pending running done dropped skipped dead
+        status text NOT NULL DEFAULT 'pending',  -- pending done dropped skipped dead
         attempts integer NOT NULL DEFAULT 0,
         side_effects boolean NOT NULL DEFAULT true,
         next_attempt_at double precision NOT NULL,
-        lease_until double precision,
+        lease_until double precision,  -- set while running: pending with a lease
         last_error text,
         created_at double precision NOT NULL,
         updated_at double precision NOT NULL,
         UNIQUE (event_seq, handler)
-    );
+    ) WITH (fillfactor = 70);
     CREATE INDEX deliveries_active ON deliveries (handler, next_attempt_at)
-        WHERE status IN ('pending', 'running');
+        WHERE status = 'pending';
     CREATE INDEX deliveries_call ON deliveries (handler, call_id, event_seq)
-        WHERE status IN ('pending', 'running');
+        WHERE status = 'pending';
     CREATE INDEX deliveries_dead ON deliveries (handler) WHERE status = 'dead';
     CREATE TABLE follow_ups (
         key text PRIMARY KEY,  -- <event id>/<handler>/<n-th follow-up of that run>

@@ -2,11 +2,17 @@
 
 Claims are one statement: for each handler, its due rows are locked with ``FOR UPDATE SKIP
 LOCKED`` (so concurrent workers never wait for each other and never take the same row) and
-marked running in the same statement. For an ordered handler a row is due only when no earlier
-row of the same handler and call is pending or running, so only the head of each call's queue
-can be claimed: the head stays pending or running until it is finished, which keeps every later
-row of that call out of every worker's reach whatever the interleaving. A row's own status and
-time are rechecked under its lock, so a row another worker claimed a moment ago is skipped.
+leased in the same statement. For an ordered handler a row is due only when no earlier row of
+the same handler and call is still pending, so only the head of each call's queue can be
+claimed: the head stays pending until it is finished, which keeps every later row of that call
+out of every worker's reach whatever the interleaving. A row's own state is rechecked under
+its lock, so a row another worker claimed a moment ago is skipped.
+
+A running delivery is stored as ``pending`` with a lease (``lease_until``) and read back as
+``running``. A claim then changes no indexed column, so PostgreSQL rewrites the row in place
+(a HOT update, with the table's fill factor leaving room on each page) instead of adding an
+entry to every index: claims are the busiest write there is. An expired lease makes the row
+due again.
 """
 
 from __future__ import annotations
@@ -20,8 +26,9 @@ from receiver.store.base import Claimed, DeliveryFilter, DeliveryRecord, Finish,
 from receiver.store.postgres_follow_ups import record_follow_ups
 from receiver.store.postgres_intake import NOW
 
-_ACTIVE = "('pending', 'running')"
 _FINISHED = "('done', 'dropped', 'skipped')"
+_RUNNING = "(d.status = 'pending' AND d.lease_until IS NOT NULL)"
+_DUE = "d.status = 'pending' AND d.next_attempt_at <= {t} AND coalesce(d.lease_until, 0) <= {t}"
 
 _CLAIM = f"""
 WITH now AS (SELECT {NOW} AS t),
@@ -32,25 +39,25 @@ picked AS (
     CROSS JOIN now
     CROSS JOIN LATERAL (
         SELECT d.id FROM deliveries d
-        WHERE d.handler = w.handler AND d.status IN {_ACTIVE} AND d.next_attempt_at <= now.t
+        WHERE d.handler = w.handler AND {_DUE.format(t="now.t")}
           AND (NOT w.ordered OR NOT EXISTS (
               SELECT 1 FROM deliveries p
               WHERE p.handler = d.handler AND p.call_id = d.call_id
-                AND p.event_seq < d.event_seq AND p.status IN {_ACTIVE}))
+                AND p.event_seq < d.event_seq AND p.status = 'pending'))
         ORDER BY d.next_attempt_at
         LIMIT w.slots
         FOR UPDATE OF d SKIP LOCKED
     ) c
 )
 UPDATE deliveries d
-SET status = 'running', attempts = d.attempts + 1, lease_until = now.t + picked.lease,
-    next_attempt_at = now.t + picked.lease, updated_at = now.t
+SET attempts = d.attempts + 1, lease_until = now.t + picked.lease, updated_at = now.t
 FROM picked, now
 WHERE d.id = picked.id
 RETURNING d.id, d.attempts, d.handler, d.event_id, d.call_id, d.side_effects,
     (SELECT e.envelope FROM events e WHERE e.seq = d.event_seq) AS envelope
 """
 
+# a finished row keeps in next_attempt_at the time it finished (purge reads it)
 _FINISH = f"""
 WITH now AS (SELECT {NOW} AS t)
 UPDATE deliveries d
@@ -58,26 +65,32 @@ SET status = f.status, next_attempt_at = now.t + f.delay, lease_until = NULL,
     last_error = coalesce(f.error, d.last_error), updated_at = now.t
 FROM unnest($1::bigint[], $2::int[], $3::text[], $4::float8[], $5::text[])
     AS f(id, attempt, status, delay, error), now
-WHERE d.id = f.id AND d.attempts = f.attempt AND d.status = 'running'
+WHERE d.id = f.id AND d.attempts = f.attempt AND {_RUNNING}
 RETURNING d.id
 """
 
 _RELEASE = f"""
 UPDATE deliveries d
-SET status = 'pending', attempts = d.attempts - 1, lease_until = NULL,
-    next_attempt_at = {NOW}, updated_at = {NOW}
+SET attempts = d.attempts - 1, lease_until = NULL, updated_at = {NOW}
 FROM unnest($1::bigint[], $2::int[]) AS r(id, attempt)
-WHERE d.id = r.id AND d.attempts = r.attempt AND d.status = 'running'
+WHERE d.id = r.id AND d.attempts = r.attempt AND {_RUNNING}
 """
 
 _REQUEUE = f"""
-UPDATE deliveries SET status = 'pending', attempts = 0, lease_until = NULL,
+UPDATE deliveries d SET status = 'pending', attempts = 0, lease_until = NULL,
     next_attempt_at = {NOW}, side_effects = $2, updated_at = {NOW}
-WHERE id = any($1::bigint[]) AND status != 'running'
+WHERE d.id = any($1::bigint[]) AND NOT {_RUNNING}
 """
 
-_COLUMNS = """d.id, d.event_id, e.type, d.handler, d.call_id, d.status, d.attempts,
-    d.next_attempt_at, d.lease_until, d.last_error, d.side_effects, d.created_at, d.updated_at"""
+# as the records show it: a leased row is running, and its next attempt is when its lease ends
+_COLUMNS = f"""d.id, d.event_id, e.type, d.handler, d.call_id,
+    CASE WHEN {_RUNNING} THEN 'running' ELSE d.status END,
+    d.attempts, CASE WHEN {_RUNNING} THEN d.lease_until ELSE d.next_attempt_at END,
+    d.lease_until, d.last_error, d.side_effects, d.created_at, d.updated_at"""
+_STATUS = {
+    "running": _RUNNING,
+    "pending": "(d.status = 'pending' AND d.lease_until IS NULL)",
+}
 
 
 async def claim(
@@ -142,8 +155,12 @@ async def requeue(conn: asyncpg.Connection, ids: list[int], side_effects: bool) 
 
 async def list_deliveries(conn: asyncpg.Connection, where: DeliveryFilter) -> list[DeliveryRecord]:
     clauses, args = [], []
+    if where.status in _STATUS:
+        clauses.append(_STATUS[where.status])
+    elif where.status is not None:
+        args.append(where.status)
+        clauses.append(f"d.status = ${len(args)}")
     for column, value, op in (
-        ("d.status", where.status, "="),
         ("d.handler", where.handler, "="),
         ("e.type", where.type, "="),
         ("d.created_at", where.since, ">="),
@@ -167,10 +184,10 @@ async def list_deliveries(conn: asyncpg.Connection, where: DeliveryFilter) -> li
 
 async def stats(conn: asyncpg.Connection) -> dict[str, HandlerStats]:
     rows = await conn.fetch(
-        f"SELECT handler, count(*) FILTER (WHERE status IN {_ACTIVE}) AS active,"
-        f" min(created_at) FILTER (WHERE status IN {_ACTIVE}) AS oldest,"
+        "SELECT handler, count(*) FILTER (WHERE status = 'pending') AS active,"
+        " min(created_at) FILTER (WHERE status = 'pending') AS oldest,"
         f" count(*) FILTER (WHERE status = 'dead') AS dead, {NOW} AS now"
-        f" FROM deliveries WHERE status IN {_ACTIVE} OR status = 'dead' GROUP BY handler"
+        " FROM deliveries WHERE status IN ('pending', 'dead') GROUP BY handler"
     )
     return {
         r["handler"]: HandlerStats(
