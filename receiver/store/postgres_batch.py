@@ -1,9 +1,10 @@
-"""Group commit for PostgreSQL: calls made while a transaction is in flight share the next one.
+"""Group commit for PostgreSQL: calls made while a write is in flight share the next one.
 
 A :class:`Batcher` owns one kind of write (new events, finished deliveries). Callers submit an
-item and wait; one task takes everything waiting, runs it as one transaction on one pooled
-connection, commits once and answers every caller. While it commits, the next batch gathers,
-so a busy receiver pays one round of commit latency (and one WAL flush) per batch, not per
+item and wait; one task takes everything waiting, writes it with one statement on one pooled
+connection (a single statement is its own transaction: no BEGIN and COMMIT round trips),
+and answers every caller once it is committed. While it commits, the next batch gathers, so
+a busy receiver pays one round of commit latency (and one WAL flush) per batch, not per
 request. If a batch fails, its items are run again one by one so that one bad item does not
 fail the others.
 """
@@ -21,7 +22,8 @@ from receiver.errors import StoreError
 
 T = TypeVar("T")
 R = TypeVar("R")
-# run(conn, items) -> one result per item; a result that is an exception fails only its item
+# run(conn, items) -> one result per item; a result that is an exception fails only its item.
+# Whatever it writes must be atomic by itself (one statement), as no transaction is opened.
 Run = Callable[[asyncpg.Connection, list[T]], Awaitable[list[Any]]]
 
 
@@ -37,7 +39,7 @@ def translated() -> Iterator[None]:
 
 
 class Batcher(Generic[T, R]):
-    """Runs submitted items in shared transactions, at most ``batch_max`` per transaction."""
+    """Runs submitted items in shared writes, at most ``batch_max`` per write."""
 
     def __init__(self, run: Run[T], batch_max: int, name: str) -> None:
         self._run = run
@@ -88,7 +90,7 @@ class Batcher(Generic[T, R]):
         if self._pool is None:
             raise StoreError("the store is closed")
         with translated():
-            async with self._pool.acquire() as conn, conn.transaction():
+            async with self._pool.acquire() as conn:
                 return await self._run(conn, items)
 
     async def _one(self, item: T) -> Any:

@@ -23,7 +23,7 @@ import time
 import asyncpg
 
 from receiver.store.base import Claimed, DeliveryFilter, DeliveryRecord, Finish, HandlerStats
-from receiver.store.postgres_follow_ups import record_follow_ups
+from receiver.store.postgres_follow_ups import RECORD_CTE, follow_up_columns
 from receiver.store.postgres_intake import NOW
 
 _FINISHED = "('done', 'dropped', 'skipped')"
@@ -57,16 +57,22 @@ RETURNING d.id, d.attempts, d.handler, d.event_id, d.call_id, d.side_effects,
     (SELECT e.envelope FROM events e WHERE e.seq = d.event_seq) AS envelope
 """
 
-# a finished row keeps in next_attempt_at the time it finished (purge reads it)
+# One statement records the attempts and the follow-ups of those it recorded: atomic without
+# a transaction block (no BEGIN and COMMIT round trips). A finished row keeps in
+# next_attempt_at the time it finished (purge reads it).
 _FINISH = f"""
-WITH now AS (SELECT {NOW} AS t)
-UPDATE deliveries d
-SET status = f.status, next_attempt_at = now.t + f.delay, lease_until = NULL,
-    last_error = coalesce(f.error, d.last_error), updated_at = now.t
-FROM unnest($1::bigint[], $2::int[], $3::text[], $4::float8[], $5::text[])
-    AS f(id, attempt, status, delay, error), now
-WHERE d.id = f.id AND d.attempts = f.attempt AND {_RUNNING}
-RETURNING d.id
+WITH now AS (SELECT {NOW} AS t),
+updated AS (
+    UPDATE deliveries d
+    SET status = f.status, next_attempt_at = now.t + f.delay, lease_until = NULL,
+        last_error = coalesce(f.error, d.last_error), updated_at = now.t
+    FROM unnest($1::bigint[], $2::int[], $3::text[], $4::float8[], $5::text[])
+        AS f(id, attempt, status, delay, error), now
+    WHERE d.id = f.id AND d.attempts = f.attempt AND {_RUNNING}
+    RETURNING d.id
+),
+{RECORD_CTE}
+SELECT id FROM updated
 """
 
 _RELEASE = f"""
@@ -124,7 +130,7 @@ async def claim(
 
 
 async def finish(conn: asyncpg.Connection, results: list[Finish]) -> list[object]:
-    """Record a batch of finished attempts (inside the caller's transaction)."""
+    """Record a batch of finished attempts, each only if its lease is still its own."""
     now = time.time()
     unique = {(r.id, r.attempt): r for r in reversed(results)}  # first of each wins
     batch = list(unique.values())
@@ -135,12 +141,9 @@ async def finish(conn: asyncpg.Connection, results: list[Finish]) -> list[object
         ["pending" if r.status == "retry" else r.status for r in batch],
         [max(0.0, r.next_attempt_at - now) if r.next_attempt_at else 0.0 for r in batch],
         [r.error for r in batch],
+        *follow_up_columns([r for r in batch if r.follow_ups]),
     )
     kept = {row["id"] for row in rows}
-    accepted = [r for r in batch if r.id in kept]
-    follow_ups = [r for r in accepted if r.follow_ups]
-    if follow_ups:
-        await record_follow_ups(conn, follow_ups)
     return [r.id in kept and unique[(r.id, r.attempt)] is r for r in results]
 
 

@@ -28,24 +28,32 @@ _COLUMNS = """key, event_id, handler, call_id, to_number, from_number, request, 
     depth, status, attempts, next_attempt_at, reconcile, vocode_call_id, reason, sent_at,
     created_at, updated_at"""
 
-_RECORD = f"""
-INSERT INTO follow_ups (key, event_id, handler, call_id, to_number, from_number, request,
-                        not_before, depth, status, next_attempt_at, created_at, updated_at)
-SELECT r.key, r.event_id, r.handler, r.call_id, r.to_number, r.from_number, r.request::json,
-       r.not_before,
-       coalesce((SELECT p.depth FROM follow_ups p WHERE p.vocode_call_id = r.call_id LIMIT 1), 0)
-         + 1,
-       r.status, r.not_before, n.t, n.t
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-            $8::float8[], $9::text[])
-    AS r(key, event_id, handler, call_id, to_number, from_number, request, not_before, status)
-CROSS JOIN (SELECT {NOW} AS t) n
-ON CONFLICT (key) DO NOTHING
-"""
+# Inside the finish statement (postgres_deliveries): the intents of the attempts recorded
+# there (``updated``), numbered from $6, written in the same implicit transaction.
+RECORD_CTE = """
+recorded AS (
+    INSERT INTO follow_ups (key, event_id, handler, call_id, to_number, from_number, request,
+                            not_before, depth, status, next_attempt_at, created_at, updated_at)
+    SELECT r.key, r.event_id, r.handler, r.call_id, r.to_number, r.from_number,
+           r.request::json, r.not_before,
+           coalesce((SELECT p.depth FROM follow_ups p WHERE p.vocode_call_id = r.call_id
+                     LIMIT 1), 0) + 1,
+           r.status, r.not_before, now.t, now.t
+    FROM unnest($6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
+                $12::text[], $13::text[], $14::float8[], $15::text[])
+        AS r(delivery, key, event_id, handler, call_id, to_number, from_number, request,
+             not_before, status)
+    JOIN updated u ON u.id = r.delivery
+    CROSS JOIN now
+    ON CONFLICT (key) DO NOTHING
+)"""
 
 
-async def record_follow_ups(conn: asyncpg.Connection, results: list[Finish]) -> None:
-    """Insert each intent once: a key already recorded (a retried handler) is left alone."""
+def follow_up_columns(results: list[Finish]) -> list[list[object]]:
+    """The intents asked for by ``results``, as the ten arrays :data:`RECORD_CTE` reads.
+
+    A key already recorded (a retried or replayed handler) is left alone by the insert.
+    """
     rows = []
     for result in results:
         status = "pending" if result.side_effects else "suppressed"
@@ -59,11 +67,11 @@ async def record_follow_ups(conn: asyncpg.Connection, results: list[Finish]) -> 
                 "context": request.context,
             }
             rows.append(
-                (request.key, event_id, handler, request.call_id,
+                (result.id, request.key, event_id, handler, request.call_id,
                  normalise_number(request.to_number), request.from_number, json.dumps(body),
                  request.not_before, status)
             )  # fmt: skip
-    await conn.execute(_RECORD, *(list(column) for column in zip(*rows, strict=True)))
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * 10
 
 
 async def _refusal(

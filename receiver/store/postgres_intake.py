@@ -39,15 +39,18 @@ WITH input AS (
     FROM inserted i
     JOIN unnest($10::text[], $11::text[]) AS h(event_id, handler) ON h.event_id = i.id
     CROSS JOIN (SELECT {NOW} AS t) n
-    ORDER BY i.seq
+    RETURNING event_seq
+), notified AS (  -- wakes every LISTENing worker when this statement commits
+    SELECT pg_notify('{CHANNEL}', '') FROM (SELECT 1 FROM delivered LIMIT 1) AS any_delivery
 )
 SELECT id, dedup_key FROM inserted
+UNION ALL SELECT NULL, NULL FROM notified
 """
 _KNOWN = "SELECT dedup_key, id FROM events WHERE dedup_key = any($1::text[])"
 
 
 async def insert_events(conn: asyncpg.Connection, events: list[NewEvent]) -> list[object]:
-    """Store ``events`` (inside the caller's transaction); one :class:`Stored` per event."""
+    """Store ``events`` with one statement; one :class:`Stored` per event."""
     first: dict[str, NewEvent] = {}
     for event in events:
         first.setdefault(event.dedup_key, event)
@@ -65,12 +68,10 @@ async def insert_events(conn: asyncpg.Connection, events: list[NewEvent]) -> lis
     ]
     pairs = [(e.id, h) for e in unique for h in e.handlers]
     rows = await conn.fetch(_INSERT, *columns, [p[0] for p in pairs], [p[1] for p in pairs])
-    ids = {row["dedup_key"]: row["id"] for row in rows}
+    ids = {row["dedup_key"]: row["id"] for row in rows if row["id"] is not None}
     missing = [key for key in first if key not in ids]
-    if missing:
+    if missing:  # stored before (their rows were committed when ON CONFLICT looked)
         ids.update({row["dedup_key"]: row["id"] for row in await conn.fetch(_KNOWN, missing)})
-    if any(first[key].handlers for key in first if ids.get(key) == first[key].id):
-        await conn.execute("SELECT pg_notify($1, '')", CHANNEL)  # sent when this commits
     out: list[object] = []
     for event in events:
         known = ids.get(event.dedup_key)
