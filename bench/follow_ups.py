@@ -42,10 +42,11 @@ from rich.table import Table
 
 from bench.preload import fresh_db, preload
 from bench.server import free_port
+from receiver.background import running
 from receiver.context import FOLLOW_UP_DEPTH, FOLLOW_UP_KEY, FollowUpRequest
 from receiver.logs import configure
 from receiver.metrics import Metrics
-from receiver.sender import Sender, running_sender
+from receiver.sender import Sender
 from receiver.settings import load_settings
 from receiver.store import create_store
 from receiver.store.base import Finish
@@ -189,7 +190,7 @@ async def outbox_point(
         async with VocodeClient.from_settings(settings) as client:
             sender = Sender(store, client, settings, metrics=metrics)
             started, cpu = time.perf_counter(), _cpu()
-            async with running_sender(sender, store):
+            async with running(sender, store):
                 await asyncio.wait_for(metrics.all_created.wait(), timeout)
                 seconds, cpu = time.perf_counter() - started, _cpu() - cpu
     finally:

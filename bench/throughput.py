@@ -26,13 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.preload import fresh_db, preload
+from receiver.background import running
 from receiver.logs import configure
 from receiver.metrics import Metrics
 from receiver.registry import Registry
 from receiver.router import Router
 from receiver.settings import Settings, load_settings
 from receiver.store import create_store
-from receiver.worker import Worker, running_worker
+from receiver.worker import Worker
 
 
 @dataclass
@@ -122,7 +123,7 @@ async def worker_point(
         metrics.register_handlers(registry.handlers)
         worker = Worker(store, registry, settings, metrics=metrics)
         started, cpu = time.perf_counter(), _cpu()
-        async with running_worker(worker, store):
+        async with running(worker, store):
             await asyncio.wait_for(metrics.all_done.wait(), timeout)
             seconds, cpu = time.perf_counter() - started, _cpu() - cpu
     finally:

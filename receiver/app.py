@@ -19,16 +19,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from receiver.background import running
 from receiver.intake import Intake
 from receiver.intake import Route as EventRoute
 from receiver.metrics import Metrics
 from receiver.metrics import metrics_endpoint as serve_metrics
 from receiver.registry import Registry, load_registry
-from receiver.sender import Sender, running_sender
+from receiver.sender import Sender
 from receiver.settings import Settings, load_settings
 from receiver.store import Store, create_store
 from receiver.vocode.client import VocodeClient
-from receiver.worker import Worker, running_worker
+from receiver.worker import Worker
 
 log = structlog.get_logger("receiver.app")
 
@@ -71,10 +72,10 @@ def create_app(
             app.state.vocode = client
             if with_worker and len(registry):
                 worker = Worker(store, registry, settings, metrics=metrics, vocode=client)
-                app.state.worker = await stack.enter_async_context(running_worker(worker, store))
+                app.state.worker = await stack.enter_async_context(running(worker, store))
             if with_worker and client is not None:
                 sender = Sender(store, client, settings, metrics=metrics)
-                app.state.sender = await stack.enter_async_context(running_sender(sender, store))
+                app.state.sender = await stack.enter_async_context(running(sender, store))
             elif with_worker:
                 log.info("follow_ups_not_sent", reason="RECEIVER_VOCODE_API_KEY is not set")
             for hook in lifespan_hooks or ():

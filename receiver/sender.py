@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import structlog
@@ -199,18 +198,3 @@ class Sender:
             vocode_call_id=fields.get("vocode_call_id"),
             reason=fields.get("reason"),
         )
-
-
-@contextlib.asynccontextmanager
-async def running_sender(sender: Sender, store: Any) -> AsyncIterator[Sender]:
-    """Start ``sender`` woken by ``store`` commits; wait for requests in flight on exit."""
-    hooks = getattr(store, "on_commit", None)
-    if hooks is not None:
-        hooks.append(sender.wake)
-    sender.start()
-    try:
-        yield sender
-    finally:
-        await sender.stop()
-        if hooks is not None:
-            hooks.remove(sender.wake)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -194,18 +193,3 @@ class Worker:
         )
         result = await dispatch.attempt(spec, event, ctx, self._executor)
         return dispatch.decide(spec, item.attempt, result, self.policy), result
-
-
-@contextlib.asynccontextmanager
-async def running_worker(worker: Worker, store: Any) -> AsyncIterator[Worker]:
-    """Start ``worker`` woken by ``store`` commits; drain it on exit."""
-    hooks = getattr(store, "on_commit", None)
-    if hooks is not None:
-        hooks.append(worker.wake)
-    worker.start()
-    try:
-        yield worker
-    finally:
-        await worker.stop()
-        if hooks is not None:
-            hooks.remove(worker.wake)

@@ -9,9 +9,10 @@ import random
 from collections import Counter, defaultdict
 
 from receiver import Router
+from receiver.background import running
 from receiver.registry import Registry
 from receiver.store.base import Finish
-from receiver.worker import Worker, running_worker
+from receiver.worker import Worker
 
 CALLS, PER_CALL = 12, 8
 LEASES = {"h": 60.0, "u": 60.0}
@@ -82,7 +83,7 @@ async def test_two_workers_keep_each_calls_order(store, open_store, settings_fac
     async with contextlib.AsyncExitStack() as stack:
         for one in (store, await open_store()):
             worker = Worker(one, Registry([router]), settings)
-            await stack.enter_async_context(running_worker(worker, one))
+            await stack.enter_async_context(running(worker, one))
         for n in range(1, CALLS * PER_CALL + 1):
             event = new_event(n, call_id=f"call-{n % CALLS}", handlers=("t.ordered",))
             await store.add_event(event)
