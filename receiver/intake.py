@@ -26,6 +26,7 @@ from receiver.errors import RejectedDelivery, StoreError
 from receiver.events import EVENT_TYPES, Event, event_adapter, normalise
 from receiver.metrics import Metrics
 from receiver.settings import Settings
+from receiver.signatures import Signatures
 from receiver.store import NewEvent, Store
 
 log = structlog.get_logger("receiver.intake")
@@ -169,7 +170,8 @@ class Intake:
         self.metrics = metrics
         self.route: Route = route or (lambda event: ())
         self._tokens = [token.encode() for token in settings.tokens]
-        self._open = not self._tokens and settings.allow_unauthenticated
+        self._signatures = Signatures(settings.signing_secrets)
+        self._open = not self._tokens and not self._signatures and settings.allow_unauthenticated
         self._methods = frozenset(settings.methods)
         self._allow = ", ".join(sorted(self._methods)).encode()
         self._limit = settings.max_body_bytes
@@ -212,9 +214,11 @@ class Intake:
         headers = dict(scope["headers"])
         query = scope.get("query_string", b"")
         params = parse_qsl(query.decode("latin-1"), keep_blank_values=True) if query else []
-        self._authenticate(scope, headers, params)
+        check_signature = not self._authenticate(scope, headers, params, method)
         if method == "POST":
             raw = await self._read_body(headers, receive)
+            if check_signature and not self._signatures.valid(headers, raw):
+                raise RejectedDelivery("unauthorized", "a valid token is required")
             try:
                 data = pydantic_core.from_json(raw)
             except ValueError as exc:
@@ -258,10 +262,15 @@ class Intake:
         return 202, {"id": stored.id}, "accepted"
 
     def _authenticate(
-        self, scope: dict[str, Any], headers: dict[bytes, bytes], params: list[tuple[str, str]]
-    ) -> None:
+        self,
+        scope: dict[str, Any],
+        headers: dict[bytes, bytes],
+        params: list[tuple[str, str]],
+        method: str,
+    ) -> bool:
+        """True when a token is valid; False when a signature, checked on the body, decides."""
         if self._open:
-            return
+            return True
         offered = []
         if token := scope.get("path_params", {}).get("token"):
             offered.append(token.encode())
@@ -273,8 +282,11 @@ class Intake:
         for candidate in offered:
             for token in self._tokens:  # no early exit: timing says nothing about which
                 matched |= hmac.compare_digest(candidate, token)
-        if not matched:
-            raise RejectedDelivery("unauthorized", "a valid token is required")
+        if matched:
+            return True
+        if method == "POST" and self._signatures and Signatures.offered(headers):
+            return False
+        raise RejectedDelivery("unauthorized", "a valid token is required")
 
     async def _read_body(self, headers: dict[bytes, bytes], receive: Any) -> bytes:
         length = headers.get(b"content-length")

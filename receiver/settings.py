@@ -30,6 +30,7 @@ class Settings(BaseSettings):
 
     # intake
     tokens: CommaList = ()
+    signing_secrets: CommaList = ()  # Standard Webhooks secrets (whsec_...) of relays that sign
     allow_unauthenticated: bool = False
     webhook_path: str = "/webhooks/vocode"
     methods: CommaList = ("GET", "POST")
@@ -79,7 +80,21 @@ class Settings(BaseSettings):
     vocode_base_url: str = "https://api.vocode.dev"
     vocode_timeout_seconds: Annotated[float, Field(gt=0)] = 10
 
-    @field_validator("tokens", "methods", "subscriptions", "handlers", mode="before")
+    @field_validator("signing_secrets")
+    @classmethod
+    def _secrets_decode(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from standardwebhooks import Webhook
+
+        for secret in value:
+            try:
+                Webhook(secret)
+            except Exception:
+                raise ValueError("each secret must be base64, optionally prefixed whsec_") from None
+        return value
+
+    @field_validator(
+        "tokens", "methods", "subscriptions", "handlers", "signing_secrets", mode="before"
+    )
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         return _split(value)
@@ -126,7 +141,7 @@ class Settings(BaseSettings):
 
     def check_serving(self) -> None:
         """Refuse to serve an open endpoint unless the operator asked for it."""
-        if not self.tokens and not self.allow_unauthenticated:
+        if not self.tokens and not self.signing_secrets and not self.allow_unauthenticated:
             raise SettingsError(
                 "RECEIVER_TOKENS: no token is set; set one or more (comma-separated, "
                 "at least 16 characters; `receiver token` makes one), or set "
