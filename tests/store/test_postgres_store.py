@@ -90,3 +90,30 @@ async def test_an_unreachable_server_is_a_store_error(unused_tcp_port: int) -> N
     with pytest.raises(StoreError, match="PostgreSQL"):
         await store.open()
     await store.close()
+
+
+async def test_the_store_recovers_when_its_connections_are_killed(
+    store, new_event, store_url
+) -> None:
+    """Connections killed under the pool (a failover, a restart): writes fail with StoreError
+    (intake answers 503, Vocode retries) and then succeed again on new connections."""
+    from receiver.errors import StoreError
+
+    await store.add_event(new_event(1))
+    conn = await asyncpg.connect(store_url)
+    try:
+        await conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid != pg_backend_pid()"
+        )
+    finally:
+        await conn.close()
+    failures = 0
+    for n in range(2, 12):
+        try:
+            await store.add_event(new_event(n))
+            break
+        except StoreError:
+            failures += 1
+    assert failures < 10
+    assert await store.count_events() == 2
