@@ -3,15 +3,15 @@
 Settings come from ``RECEIVER_*`` like in production (tokens set, SQLite with synchronous
 FULL unless the benchmark asks for NORMAL, the default handler so that every event also
 gets its delivery row, logs at INFO); logs are configured as ``receiver serve`` does.
-``intake`` leaves the worker out, as when workers run in ``receiver worker`` processes;
-``receiver.app:app_from_env`` is the whole ``receiver serve`` process, worker included.
+``intake`` is ``receiver serve`` without the worker, as when workers run in ``receiver
+worker`` processes; ``receiver.app:app_from_env`` is the whole process, worker included.
 """
 
 from __future__ import annotations
 
 from starlette.applications import Starlette
 
-from receiver.app import create_app
+from receiver.app import create_app, freeze_startup_heap
 from receiver.logs import configure
 from receiver.settings import load_settings
 
@@ -20,4 +20,6 @@ def intake() -> Starlette:
     settings = load_settings()
     configure(settings)
     settings.check_serving()
-    return create_app(settings, with_worker=False)
+    app = create_app(settings, with_worker=False)
+    freeze_startup_heap()  # as receiver serve does
+    return app

@@ -8,6 +8,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import gc
 import inspect
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -149,4 +150,17 @@ def app_from_env() -> Starlette:
     settings = load_settings()
     configure(settings)  # after uvicorn's own logging set-up: its loggers join our pipeline
     settings.check_serving()
-    return create_app(settings)
+    app = create_app(settings)
+    freeze_startup_heap()
+    return app
+
+
+def freeze_startup_heap() -> None:
+    """Hide the objects alive at start-up (modules, models, the app) from the cyclic GC.
+
+    Call once per serving process, after building the app. A full collection otherwise walks
+    them all (some 55,000 objects) with the event loop stopped: at a few thousand requests a
+    second, such pauses of tens of milliseconds were most of the intake's p99.
+    """
+    gc.collect()
+    gc.freeze()

@@ -32,7 +32,7 @@ def webhook_url(settings: Settings, host: str, port: int) -> str:
 )
 def serve(host: str | None, port: int | None, print_url: bool) -> None:
     """Receive webhooks (and run the workers) in this process."""
-    from receiver.app import create_app
+    from receiver.app import create_app, freeze_startup_heap
     from receiver.logs import configure
 
     settings = settings_or_exit()
@@ -43,6 +43,7 @@ def serve(host: str | None, port: int | None, print_url: bool) -> None:
         app = create_app(settings)
     except ReceiverError as exc:
         raise click.ClickException(str(exc)) from None
+    freeze_startup_heap()
     host = host or settings.host
     port = settings.port if port is None else port
     if settings.allow_unauthenticated and not settings.tokens:
