@@ -7,8 +7,8 @@ What handler authors use::
 
 __version__ = "0.1.0"
 
-from receiver.context import FollowUpRequest, HandlerContext  # noqa: E402
-from receiver.outcomes import Drop, Retry  # noqa: E402
-from receiver.router import Router  # noqa: E402
+from receiver.context import FollowUpRequest, HandlerContext
+from receiver.outcomes import Drop, Retry
+from receiver.router import Router
 
 __all__ = ["Drop", "FollowUpRequest", "HandlerContext", "Retry", "Router", "__version__"]
