@@ -109,12 +109,17 @@ def _env(**values: str) -> dict[str, str]:
     return env
 
 
-def _uvicorn(target: str, factory: bool, processes: int, port: int, cpu: str | None) -> list[str]:
-    cmd = [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
-    cmd += ["--workers", str(processes)] if processes > 1 else []
-    cmd += ["--factory"] if factory else []
-    return ["taskset", "-c", cpu, *cmd] if cpu is not None else cmd
+def _servers(
+    target: str, factory: bool, processes: int, port: int, cpu: str | None, **popen: Any
+) -> list[subprocess.Popen]:
+    """``processes`` uvicorn processes sharing ``port`` (see :mod:`bench.pg_serve`)."""
+    procs = []
+    for _ in range(processes):
+        cmd = [sys.executable, "-m", "bench.pg_serve", target, str(port)]
+        cmd += ["--factory"] if factory else []
+        cmd = ["taskset", "-c", cpu, *cmd] if cpu is not None else cmd
+        procs.append(subprocess.Popen(cmd, **popen))
+    return procs
 
 
 def _wait_ready(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:
@@ -163,12 +168,13 @@ def intake_point(
     cpu = opts["server_cpu"] if processes == 1 else None
     log = opts["work"] / f"pg-{tag}.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen(
-            _uvicorn(app, receiver, processes, port, cpu), env=env, cwd=ROOT, stdout=out,
+        procs = _servers(
+            app, receiver, processes, port, cpu, env=env, cwd=ROOT, stdout=out,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:
-            _wait_ready(f"http://127.0.0.1:{port}/healthz", proc, log)
+            for proc in procs:
+                _wait_ready(f"http://127.0.0.1:{port}/healthz", proc, log)
             url = f"http://127.0.0.1:{port}/webhooks/vocode/{token}"
             wrk = dict(payloads=opts["payloads"], workdir=opts["work"], cpu=opts["wrk_cpu"])
             wrk["cpu"] = wrk["cpu"] if processes == 1 else None
@@ -179,7 +185,7 @@ def intake_point(
                 opts["wrk"], url, connections=32, seconds=opts["duration"], prefix=tag, **wrk
             )
         finally:
-            code = _stop(proc)
+            code = max(abs(_stop(proc)) for proc in procs)
     if code != 0:
         raise click.ClickException(f"{tag} exited with {code}; see {log}")
     lost = None

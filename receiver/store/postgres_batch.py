@@ -5,8 +5,10 @@ item and wait; one task takes everything waiting, writes it with one statement o
 connection (a single statement is its own transaction: no BEGIN and COMMIT round trips),
 and answers every caller once it is committed. While it commits, the next batch gathers, so
 a busy receiver pays one round of commit latency (and one WAL flush) per batch, not per
-request. If a batch fails, its items are run again one by one so that one bad item does not
-fail the others.
+request. Up to ``concurrency`` writes are in flight at once (on as many connections): a
+batch need not wait for the previous one's round trip, and PostgreSQL flushes the WAL of
+concurrent commits together. If a batch fails, its items are run again one by one so that
+one bad item does not fail the others.
 """
 
 from __future__ import annotations
@@ -41,12 +43,13 @@ def translated() -> Iterator[None]:
 class Batcher(Generic[T, R]):
     """Runs submitted items in shared writes, at most ``batch_max`` per write."""
 
-    def __init__(self, run: Run[T], batch_max: int, name: str) -> None:
+    def __init__(self, run: Run[T], batch_max: int, name: str, concurrency: int = 2) -> None:
         self._run = run
         self._batch_max = batch_max
         self._name = name
+        self._concurrency = concurrency
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self._pool: asyncpg.Pool | None = None
         self.after_commit: Callable[[list[T], list[Any]], None] | None = None
 
@@ -58,14 +61,16 @@ class Batcher(Generic[T, R]):
             raise StoreError("the store is closed")
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._pending.append((item, future))
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._drain(), name=f"receiver-pg-{self._name}")
+        if len(self._tasks) < self._concurrency:
+            task = asyncio.create_task(self._drain(), name=f"receiver-pg-{self._name}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         return await future
 
     async def drain(self) -> None:
         """Wait until everything submitted so far is committed (or failed)."""
-        while self._task is not None and not self._task.done():
-            await asyncio.shield(self._task)
+        while self._tasks:
+            await asyncio.shield(asyncio.gather(*self._tasks, return_exceptions=True))
 
     async def _drain(self) -> None:
         while self._pending:
