@@ -8,7 +8,8 @@ Intake: wrk (one thread, 32 connections, real payloads, a new call_id per reques
 bare Starlette app and against the receiver's intake (no worker in the process, as when
 ``receiver worker`` processes run the handlers) on SQLite (synchronous=FULL) and on
 PostgreSQL; with one uvicorn process (pinned to CPU 0 and wrk to CPU 1 when there are two
-CPUs; PostgreSQL's own processes are not pinned) and with two (``--workers 2``, unpinned).
+CPUs; PostgreSQL's own processes are not pinned) and with two (unpinned, each on its own
+SO_REUSEPORT socket of the same port, so that connections spread evenly: bench/pg_serve.py).
 Each ratio compares with bare Starlette in the same round and with as many processes. Every
 id answered 202 is looked up in the store afterwards (``lost`` must be 0).
 
