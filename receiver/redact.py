@@ -131,6 +131,7 @@ class Redactor:
         path = (webhook_path or "").rstrip("/")
         self._path = re.compile(re.escape(path) + r"/[^/\s?#\"'<>]+") if path else None
         self._dropped_keys: dict[object, bool] = {}  # key -> redact its value (a cache)
+        self._texts: dict[str, str] = {}  # short value -> its redacted form (a bounded cache)
 
     def __call__(self, logger: object, method_name: str, event_dict: Any) -> Any:
         if not isinstance(event_dict, dict):
@@ -142,6 +143,17 @@ class Redactor:
 
     def text(self, value: str) -> str:
         """``value`` with every secret (and, unless ``pii``, every phone number) redacted."""
+        cached = self._texts.get(value)
+        if cached is not None:  # methods, outcomes, logger and event names repeat on every line
+            return cached
+        redacted = self._text(value)
+        if len(value) <= 64:
+            if len(self._texts) >= 4096:
+                self._texts.clear()
+            self._texts[value] = redacted
+        return redacted
+
+    def _text(self, value: str) -> str:
         if self._secrets is not None:
             value = self._secrets.sub(REDACTED, value)
         if _WORD.fullmatch(value) and not _TEN_DIGITS.search(value):
