@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS proof_log (
     attempt integer NOT NULL,
     pid integer NOT NULL
 );
+CREATE INDEX IF NOT EXISTS proof_log_run ON proof_log (event_id, handler, attempt);
 CREATE TABLE IF NOT EXISTS proof_started (
     handler text NOT NULL,
     event_id text NOT NULL,

@@ -27,6 +27,7 @@ import asyncpg
 import httpx
 import pytest
 from fixture_pg_handlers import PROOF_TABLE
+from keepalive_client import KeepAlive
 
 from receiver.context import FOLLOW_UP_KEY
 from receiver.vocode.fake import FakeVocode
@@ -142,32 +143,38 @@ def _body(call: int, n: int) -> dict[str, Any]:
     return {"type": "event_message", "call_id": call_id, "payload": payload}
 
 
-async def _post(client: httpx.AsyncClient, url: str, body: dict[str, Any]) -> tuple[int, str]:
+async def _post(conn: KeepAlive, body: dict[str, Any]) -> tuple[int, str]:
     """Post until acknowledged, as Vocode would retry; answers (status, event id)."""
     for _ in range(20):
         try:
-            response = await client.post(f"{url}/webhooks/vocode/{TOKEN}", json=body)
-        except httpx.TransportError:
+            status, answer = await conn.post_json(f"/webhooks/vocode/{TOKEN}", body)
+        except OSError:
             await asyncio.sleep(0.2)
             continue
-        if response.status_code in (200, 202):
-            return response.status_code, response.json()["id"]
-        assert response.status_code == 503, response.text
+        if status in (200, 202):
+            return status, answer["id"]
+        assert status == 503, answer
         await asyncio.sleep(0.2)
     raise AssertionError(f"never acknowledged: {body}")
 
 
-async def _produce(client: httpx.AsyncClient, urls: list[str], acks: dict) -> None:
-    """Twenty producers; each posts its calls' events in order, each after the last's answer."""
+async def _produce(urls: list[str], acks: dict) -> None:
+    """Twenty producers; each posts its calls' events in order, each after the last's answer
+    (a copy goes to either receiver, at the same time as the first)."""
 
     async def producer(k: int) -> None:
         rng = random.Random(k)
-        for n in range(PER_CALL):
-            for call in range(k, CALLS, PRODUCERS):
-                copies = 2 if (call * PER_CALL + n) % 4 == 0 else 1
-                targets = [rng.choice(urls) for _ in range(copies)]
-                body = _body(call, n)
-                acks[(call, n)] = await asyncio.gather(*(_post(client, t, body) for t in targets))
+        conns = [[KeepAlive(url) for url in urls] for _ in range(2)]  # [copy][receiver]
+        try:
+            for n in range(PER_CALL):
+                for call in range(k, CALLS, PRODUCERS):
+                    copies = 2 if (call * PER_CALL + n) % 4 == 0 else 1
+                    body = _body(call, n)
+                    sends = [_post(rng.choice(conns[c]), body) for c in range(copies)]
+                    acks[(call, n)] = await asyncio.gather(*sends)
+        finally:
+            for conn in (c for row in conns for c in row):
+                await conn.close()
 
     await asyncio.gather(*(producer(k) for k in range(PRODUCERS)))
 
@@ -180,15 +187,14 @@ async def _kill_mid_handler(
     pid, deadline = fleet.pid("worker-1"), time.monotonic() + 300
     while True:
         assert time.monotonic() < deadline, "worker-1 was never seen mid-handler"
-        running = await db.fetchval(
+        if len(acks) >= KILL_AFTER and await db.fetchval(
             "SELECT count(*) FROM proof_started s WHERE pid = $1 AND NOT EXISTS (SELECT 1"
-            " FROM proof_log l WHERE (l.handler, l.event_id, l.attempt, l.pid)"
-            " = (s.handler, s.event_id, s.attempt, s.pid))",
+            " FROM proof_log l WHERE (l.event_id, l.handler, l.attempt, l.pid)"
+            " = (s.event_id, s.handler, s.attempt, s.pid))",
             pid,
-        )
-        if len(acks) >= KILL_AFTER and running:
+        ):
             break
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.05)
     killed.append(fleet.kill("worker-1"))
     await asyncio.sleep(1.0)
     fleet.start("worker-1-restarted", "worker")
@@ -294,7 +300,7 @@ async def test_two_receivers_two_workers_one_killed(pg_url: str, tmp_path: Path)
                 await fleet.ready(client)
                 urls = [fleet.url("serve-1"), fleet.url("serve-2")]
                 await asyncio.gather(
-                    _produce(client, urls, acks),
+                    _produce(urls, acks),
                     _kill_mid_handler(fleet, watch, client, acks, killed),
                 )
                 posted = time.monotonic() - started
