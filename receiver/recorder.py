@@ -90,8 +90,12 @@ class Recorder:
             outcome.result,
             outcome.finish,
         )
-        bound = dict(
-            event_id=item.event_id, call_id=item.call_id, handler=item.handler, attempt=item.attempt
+        bound = dict(  # what the delivery's own lines carry (bound in its task by the worker)
+            event_id=item.event_id,
+            call_id=item.call_id,
+            type=item.envelope.get("type"),
+            handler=item.handler,
+            attempt=item.attempt,
         )
         if isinstance(answer, StoreError):
             log.error("delivery_not_recorded", error=str(answer), **bound)

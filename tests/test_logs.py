@@ -366,5 +366,6 @@ async def test_one_canonical_line_per_delivery(configured, start_app, settings_f
         assert line["event_id"] == response.json()["id"]
         assert line["call_id"] == "3f2b9c1e-6a4d-4f7e-9b2a-1c5d8e7f0a12"
         assert line["handler"] == "t.note" and line["attempt"] == 1
+        assert line["type"] == "event_phone_call_connected"
     assert finished["outcome"] == "done" and "duration_ms" in finished
     assert noted["to"] == "+*******0123"
