@@ -72,7 +72,15 @@ class PostgresStore:
     async def open(self) -> None:
         with translated():
             self._pool = await asyncpg.create_pool(
-                self.url, min_size=1, max_size=self._pool_size, timeout=10, reset=_keep_session
+                self.url,
+                min_size=1,
+                max_size=self._pool_size,
+                timeout=10,
+                reset=_keep_session,
+                # The store's statements are prepared once per connection and take arrays,
+                # whose values a custom plan cannot use anyway: planning them again on each
+                # run (PostgreSQL's default for a statement's first runs) only costs CPU.
+                server_settings={"plan_cache_mode": "force_generic_plan"},
             )
         self._events.bind(self._pool)
         self._finishes.bind(self._pool)
