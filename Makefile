@@ -25,7 +25,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/hadolint Dockerfile
 
-## test: install, lint, and run every test
+## test: install, lint, and run every test (PostgreSQL tests use the local server when it answers,
+## else they are skipped and the summary says why; RECEIVER_TEST_DATABASE_URL names another)
+RECEIVER_TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+export RECEIVER_TEST_DATABASE_URL
 test: lint
 	$(VENV)/bin/pytest
 
