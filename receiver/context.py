@@ -36,6 +36,16 @@ class FollowUpRequest:
     not_before: float
     options: dict[str, Any]  # other create-call fields: on_no_human_answer, hipaa_compliant, ...
 
+    def body(self) -> dict[str, Any]:
+        """The ``POST /v1/calls/create`` body it asks for (the key is added when sent)."""
+        return {
+            **self.options,
+            "to_number": self.to_number,
+            "from_number": self.from_number,
+            "agent": self.agent,
+            "context": self.context,
+        }
+
     def __await__(self) -> Generator[Any, None, FollowUpRequest]:
         # ``await ctx.follow_up(...)`` and plain ``ctx.follow_up(...)`` (sync handlers) both work
         return self

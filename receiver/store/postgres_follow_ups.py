@@ -59,17 +59,10 @@ def follow_up_columns(results: list[Finish]) -> list[list[object]]:
         status = "pending" if result.side_effects else "suppressed"
         for request in result.follow_ups:
             event_id, handler, _ = request.key.split("/", 2)
-            body = {
-                **request.options,
-                "to_number": request.to_number,
-                "from_number": request.from_number,
-                "agent": request.agent,
-                "context": request.context,
-            }
             rows.append(
                 (result.id, request.key, event_id, handler, request.call_id,
-                 normalise_number(request.to_number), request.from_number, json.dumps(body),
-                 request.not_before, status)
+                 normalise_number(request.to_number), request.from_number,
+                 json.dumps(request.body()), request.not_before, status)
             )  # fmt: skip
     return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * 10
 

@@ -34,16 +34,9 @@ def record_follow_ups(conn: sqlite3.Connection, result: Finish, now: float) -> N
         parent = conn.execute(
             "SELECT depth FROM follow_ups WHERE vocode_call_id = ? LIMIT 1", (request.call_id,)
         ).fetchone()
-        body = {
-            **request.options,
-            "to_number": request.to_number,
-            "from_number": request.from_number,
-            "agent": request.agent,
-            "context": request.context,
-        }
         rows.append(
             (request.key, event_id, handler, request.call_id, normalise_number(request.to_number),
-             request.from_number, json.dumps(body), request.not_before,
+             request.from_number, json.dumps(request.body()), request.not_before,
              (parent[0] if parent else 0) + 1, status, request.not_before, now, now)
         )  # fmt: skip
     conn.executemany(
