@@ -203,6 +203,8 @@ class Intake:
             status=status,
             outcome=outcome,
             event_id=answer.get("id"),
+            type=scope.get("receiver.type"),  # set once the envelope validated
+            call_id=scope.get("receiver.call_id"),
             duration_ms=round(seconds * 1000, 2),
         )
 
@@ -237,6 +239,7 @@ class Intake:
             event = event_adapter.validate_python(normalise(data))
         except ValidationError as exc:
             raise RejectedDelivery("invalid", _field_errors(exc)) from None
+        scope["receiver.type"], scope["receiver.call_id"] = event.type, event.call_id
         dumped = event.model_dump(mode="json")
         payload_json = canonical(dumped["payload"])
         key = headers.get(b"webhook-id") or headers.get(b"idempotency-key")

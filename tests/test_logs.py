@@ -318,7 +318,7 @@ def test_redaction_walks_nested_values() -> None:
 
 
 async def test_one_canonical_line_per_request(configured, client_factory, settings, hook, token):
-    """Each webhook request writes exactly one 'webhook_request' line with its outcome."""
+    """Each webhook request writes exactly one 'webhook_request' line: outcome, type, call."""
     stream = configured()
     client = await client_factory(settings)
     body = RAW["event_phone_call_connected.json"]
@@ -333,6 +333,12 @@ async def test_one_canonical_line_per_request(configured, client_factory, settin
     ]
     assert requests[0]["event_id"] == first.json()["id"] == requests[1]["event_id"]
     assert requests[2]["event_id"] is None
+    call_id = json.loads(body)["call_id"]
+    assert [(r["type"], r["call_id"]) for r in requests] == [
+        ("event_phone_call_connected", call_id),
+        ("event_phone_call_connected", call_id),
+        (None, None),  # refused before the envelope was read
+    ]
     assert all(isinstance(r["duration_ms"], float | int) for r in requests)
     output = stream.getvalue()
     assert token not in output and "5555550123" not in output
