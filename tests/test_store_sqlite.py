@@ -97,46 +97,6 @@ async def test_write_after_close_is_a_store_error(store, new_event) -> None:
             await store.add_event(new_event(1))
 
 
-async def test_event_round_trip(store, new_event) -> None:
-    """An added event reads back with the same raw bytes, envelope, headers and fields."""
-    event = new_event(1, raw=b'{"x":  "\xc3\xa9"}')
-    stored = await store.add_event(event)
-    assert (stored.id, stored.duplicate) == (event.id, False)
-    record = await store.get_event(event.id)
-    assert record.raw == b'{"x":  "\xc3\xa9"}'
-    assert record.envelope == json.loads(event.envelope)
-    assert record.headers == {"user-agent": "test"}
-    assert (record.type, record.call_id, record.received_at, record.method) == (
-        event.type,
-        event.call_id,
-        event.received_at,
-        event.method,
-    )
-
-
-async def test_unknown_id_reads_none(store) -> None:
-    """Asking for an id that was never stored answers None."""
-    assert await store.get_event("evt_missing") is None
-
-
-async def test_same_dedup_key_stores_one_row(store, new_event) -> None:
-    """A second event with a known dedup key is not stored and answers the first id."""
-    first = await store.add_event(new_event(1))
-    second = await store.add_event(new_event(2, dedup_key=new_event(1).dedup_key))
-    assert (second.id, second.duplicate) == (first.id, True)
-    assert await store.count_events() == 1
-
-
-async def test_concurrent_duplicates_in_one_batch(store, new_event) -> None:
-    """Duplicates submitted together (one transaction) still store one row; all learn its id."""
-    results = await asyncio.gather(
-        *(store.add_event(new_event(n, dedup_key="s:same")) for n in range(1, 21))
-    )
-    assert sum(not r.duplicate for r in results) == 1
-    assert len({r.id for r in results}) == 1
-    assert await store.count_events() == 1
-
-
 async def test_unique_constraint_decides_across_stores(store, db_path, new_event) -> None:
     """Two stores (two processes) on one file: the database, not memory, finds the duplicate."""
     other = SQLiteStore(str(db_path))
@@ -158,24 +118,6 @@ async def test_deliveries_are_stored_with_the_event(store, db_path, new_event) -
     found = rows.fetchall()
     conn.close()
     assert found == [("evt_00000001", "audit", "pending"), ("evt_00000001", "crm", "pending")]
-
-
-async def test_list_events_newest_first_and_filtered(store, new_event) -> None:
-    """Listing gives the newest first, filtered by type and call id, up to the limit."""
-    await store.add_event(new_event(1))
-    await store.add_event(new_event(2, type="event_recording"))
-    await store.add_event(new_event(3, call_id="call-1"))
-    assert [e.id for e in await store.list_events()] == [
-        "evt_00000003",
-        "evt_00000002",
-        "evt_00000001",
-    ]
-    assert [e.id for e in await store.list_events(type="event_recording")] == ["evt_00000002"]
-    assert [e.id for e in await store.list_events(call_id="call-1")] == [
-        "evt_00000003",
-        "evt_00000001",
-    ]
-    assert [e.id for e in await store.list_events(limit=1)] == ["evt_00000003"]
 
 
 async def test_added_event_is_durable_before_the_answer(store, db_path, new_event) -> None:
