@@ -14,6 +14,7 @@ import hmac
 import socket
 import struct
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -191,12 +192,16 @@ class FakeApi:
         return JSONResponse(call)
 
     async def get_call(self, request: Request) -> Response:
+        return self._one_call(request, self.state.get)
+
+    def _one_call(self, request: Request, act: Callable[[str], dict[str, Any] | None]) -> Response:
+        """``?id=``: the call ``act`` answers for it, or 401 / 422 / 404."""
         if (denied := self._unauthorized(request)) is not None:
             return denied
         call_id = request.query_params.get("id")
         if not call_id:
             return _missing_query("id")
-        call = self.state.get(call_id)
+        call = act(call_id)
         return JSONResponse(call) if call is not None else _error(404, "Call not found")
 
     async def list_calls(self, request: Request) -> Response:
@@ -213,13 +218,7 @@ class FakeApi:
         return JSONResponse(self.state.page(page, size, newest_first))
 
     async def end_call(self, request: Request) -> Response:
-        if (denied := self._unauthorized(request)) is not None:
-            return denied
-        call_id = request.query_params.get("id")
-        if not call_id:
-            return _missing_query("id")
-        call = self.state.end(call_id)
-        return JSONResponse(call) if call is not None else _error(404, "Call not found")
+        return self._one_call(request, self.state.end)
 
     async def faults(self, request: Request) -> Response:
         if request.method == "DELETE":
