@@ -66,7 +66,9 @@ class Worker:
         self._executor = ThreadPoolExecutor(settings.worker_threads, "receiver-handler")
         self._recorder = Recorder(store, metrics)
         self._running: dict[asyncio.Task[None], Claimed] = {}  # until handed to the recorder
-        self._active: set[int] = set()  # delivery ids whose handler has not returned yet
+        # (delivery id, attempt) whose handler has not returned yet: an attempt, not a delivery,
+        # as a lease that ran out lets this worker claim the delivery again meanwhile
+        self._active: set[tuple[int, int]] = set()
         self._per_handler: Counter[str] = Counter()  # of those, per handler
         self._wake = asyncio.Event()
         self._stopping = False
@@ -104,30 +106,31 @@ class Worker:
         await self._recorder.drain()  # outcomes of handlers that returned: written before close
         self._executor.shutdown(wait=False, cancel_futures=True)
 
-    def _slots(self) -> dict[str, int]:
+    def _slots(self) -> tuple[dict[str, int], int]:
+        """Per handler, how many it may claim; and how many in all (the free capacity)."""
         free = self.capacity - len(self._active)
         if free <= 0:
-            return {}
+            return {}, 0
         slots = {}
         for name, spec in self.registry.handlers.items():
             limit = free if spec.concurrency is None else spec.concurrency - self._per_handler[name]
             if limit > 0:
                 slots[name] = min(free, limit)
-        return slots
+        return slots, free
 
     async def _claim_loop(self) -> None:
         while not self._stopping:
             self._wake.clear()
-            slots = self._slots()
+            slots, free = self._slots()
             claimed: list[Claimed] = []
             if slots:
                 try:
-                    claimed = await self.store.claim(slots, self.ordered, self.leases)
+                    claimed = await self.store.claim(slots, self.ordered, self.leases, free)
                 except StoreError as exc:
                     log.error("claim_failed", error=str(exc))
             for item in claimed:
                 self._start(item)
-            if claimed and len(claimed) >= min(self.capacity, sum(slots.values())):
+            if claimed and len(claimed) >= min(free, sum(slots.values())):
                 continue  # a full batch: more may be due already
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll)
@@ -135,14 +138,14 @@ class Worker:
     def _start(self, item: Claimed) -> None:
         task = asyncio.create_task(self._deliver(item))
         self._running[task] = item
-        self._active.add(item.id)
+        self._active.add((item.id, item.attempt))
         self._per_handler[item.handler] += 1
         task.add_done_callback(self._finished)
 
     def _free(self, item: Claimed) -> None:
         """The handler has returned (or never will): its slot may be claimed again."""
-        if item.id in self._active:
-            self._active.discard(item.id)
+        if (item.id, item.attempt) in self._active:
+            self._active.discard((item.id, item.attempt))
             self._per_handler[item.handler] -= 1
             self._wake.set()
 

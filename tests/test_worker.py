@@ -174,6 +174,32 @@ async def test_per_call_order_while_calls_run_in_parallel(harness) -> None:
     assert active["max"] > 1  # different calls did run at the same time
 
 
+async def test_worker_concurrency_bounds_all_handlers_together(harness) -> None:
+    """RECEIVER_WORKER_CONCURRENCY caps the handlers running at once, across handlers."""
+    router = Router("t")
+    active = {"now": 0, "max": 0}
+
+    async def run() -> None:
+        active["now"] += 1
+        active["max"] = max(active["max"], active["now"])
+        await asyncio.sleep(0.05)
+        active["now"] -= 1
+
+    @router.on("event_message", ordered=False)
+    async def a(event, ctx) -> None:
+        await run()
+
+    @router.on("event_message", ordered=False)
+    async def b(event, ctx) -> None:
+        await run()
+
+    h = await harness(router, worker_concurrency=3)
+    for n in range(6):  # two deliveries each, posted faster than they run
+        await h.post(call_id=f"call-{n}")
+    await h.settle_status("done")
+    assert active["max"] == 3
+
+
 async def test_a_dead_delivery_unblocks_its_call(harness) -> None:
     """After the first event of a call is dead, the next one of that call runs."""
     router = Router("t")

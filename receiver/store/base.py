@@ -172,9 +172,14 @@ class DeliveryStore(Protocol):
     """The deliveries half of the store (same object as :class:`Store`)."""
 
     async def claim(
-        self, slots: dict[str, int], ordered: frozenset[str], leases: dict[str, float]
+        self,
+        slots: dict[str, int],
+        ordered: frozenset[str],
+        leases: dict[str, float],
+        limit: int | None = None,
     ) -> list[Claimed]:
-        """Lease up to ``slots[h]`` due deliveries of each handler ``h``.
+        """Lease up to ``slots[h]`` due deliveries of each handler ``h``, at most ``limit`` in
+        all (the earliest due first).
 
         A delivery is due when pending and its time has come, or running with an expired
         lease. For handlers in ``ordered``, a delivery is due only when no earlier delivery

@@ -175,10 +175,14 @@ class SQLiteStore:
     # deliveries ---------------------------------------------------------------------------
 
     async def claim(
-        self, slots: dict[str, int], ordered: frozenset[str], leases: dict[str, float]
+        self,
+        slots: dict[str, int],
+        ordered: frozenset[str],
+        leases: dict[str, float],
+        limit: int | None = None,
     ) -> list[Claimed]:
         return await self._writer.submit(
-            lambda conn: deliveries.claim(conn, slots, ordered, leases)
+            lambda conn: deliveries.claim(conn, slots, ordered, leases, limit)
         )
 
     async def finish(self, result: Finish) -> bool:
