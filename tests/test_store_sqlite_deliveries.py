@@ -1,5 +1,5 @@
-"""SQLite deliveries: outcomes written together are recorded each on its own; claims check a
-call's order among its active deliveries only."""
+"""SQLite deliveries: outcomes written together are recorded each on its own; claims find a
+call's head among its active deliveries only."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from receiver.context import FollowUpRequest
 from receiver.errors import StoreError
 from receiver.store.base import Finish, NewEvent
 from receiver.store.sqlite import SQLiteStore
-from receiver.store.sqlite_deliveries import _DUE
+from receiver.store.sqlite_deliveries import _HEADS
 
 HANDLER = "t.h"
 
@@ -46,15 +46,19 @@ async def test_finish_many_records_each_on_its_own(store: SQLiteStore, read_rows
     assert read_rows("SELECT key FROM follow_ups") == [("a/t.h/1",)]
 
 
-async def test_order_check_reads_active_deliveries_only(store: SQLiteStore, db_path: Path) -> None:
-    """The claim finds due rows by status and time and checks a call's earlier deliveries
-    through the index of active rows, so a long finished history is never read."""
-    sql = "EXPLAIN QUERY PLAN " + _DUE.format(handlers="?", ordered="?")
+async def test_ordered_claim_probes_the_index_of_active_rows(
+    store: SQLiteStore, db_path: Path
+) -> None:
+    """An ordered handler's heads come from index probes on the active rows (one per call),
+    never from a scan, so neither a deep backlog nor a long finished history is read."""
     conn = sqlite3.connect(db_path)
     try:
-        rows = conn.execute(sql, (time.time(), HANDLER, HANDLER, 10)).fetchall()
+        params = {"handler": HANDLER, "now": time.time(), "slots": 10}
+        rows = conn.execute("EXPLAIN QUERY PLAN " + _HEADS, params).fetchall()
     finally:
         conn.close()
     plan = " / ".join(row[3] for row in rows)
-    assert "SEARCH d USING INDEX deliveries_due" in plan
-    assert "SEARCH p USING INDEX deliveries_active_call" in plan
+    assert plan.count("USING COVERING INDEX deliveries_active_call") + plan.count(
+        "USING INDEX deliveries_active_call"
+    ) >= 3, plan
+    assert "SCAN d" not in plan and "SCAN deliveries" not in plan, plan

@@ -2,11 +2,12 @@
 
 Claims are one statement: for each handler, its due rows are locked with ``FOR UPDATE SKIP
 LOCKED`` (so concurrent workers never wait for each other and never take the same row) and
-leased in the same statement. For an ordered handler a row is due only when no earlier row of
-the same handler and call is still pending, so only the head of each call's queue can be
-claimed: the head stays pending until it is finished, which keeps every later row of that call
-out of every worker's reach whatever the interleaving. A row's own state is rechecked under
-its lock, so a row another worker claimed a moment ago is skipped.
+leased in the same statement. For an ordered handler only the head of each call's queue (its
+earliest pending row) can be claimed: the head stays pending until it is finished, which keeps
+every later row of that call out of every worker's reach whatever the interleaving. The heads
+are found by a skip scan, one index probe per call, so a claim costs the same whether a call
+has one event waiting or ten thousand. A row's own state is rechecked under its lock, so a
+row another worker claimed a moment ago is skipped.
 
 A running delivery is stored as ``pending`` with a lease (``lease_until``) and read back as
 ``running``. A claim then changes no indexed column, so PostgreSQL rewrites the row in place
@@ -28,27 +29,64 @@ from receiver.store.postgres_intake import NOW
 
 _FINISHED = "('done', 'dropped', 'skipped')"
 _RUNNING = "(d.status = 'pending' AND d.lease_until IS NOT NULL)"
+_HEAD = "d.handler, d.call_id, d.id, d.attempts, d.status, d.next_attempt_at, d.lease_until"
 _DUE = "d.status = 'pending' AND d.next_attempt_at <= {t} AND coalesce(d.lease_until, 0) <= {t}"
 
 _CLAIM = f"""
-WITH now AS (SELECT {NOW} AS t),
-picked AS (
-    SELECT c.id, w.lease
-    FROM unnest($1::text[], $2::int[], $3::bool[], $4::float8[])
+WITH RECURSIVE now AS (SELECT {NOW} AS t),
+w AS (
+    SELECT * FROM unnest($1::text[], $2::int[], $3::bool[], $4::float8[])
         AS w(handler, slots, ordered, lease)
-    CROSS JOIN now
-    CROSS JOIN LATERAL (
-        SELECT d.id FROM deliveries d
-        WHERE d.handler = w.handler AND {_DUE.format(t="now.t")}
-          AND (NOT w.ordered OR NOT EXISTS (
-              SELECT 1 FROM deliveries p
-              WHERE p.handler = d.handler AND p.call_id = d.call_id
-                AND p.event_seq < d.event_seq AND p.status = 'pending'))
+),
+-- The head of each call of each ordered handler (its earliest pending delivery), by a skip
+-- scan of deliveries_call: one index probe per call, however deep the call's backlog. The
+-- row comparison can only be served by that index, whatever the table's statistics say.
+heads AS (
+    SELECT f.*
+    FROM w CROSS JOIN LATERAL (
+        SELECT {_HEAD} FROM deliveries d
+        WHERE (d.handler, d.call_id) >= (w.handler, '') AND d.status = 'pending'
+        ORDER BY d.handler, d.call_id, d.event_seq LIMIT 1
+    ) f
+    WHERE w.ordered AND f.handler = w.handler
+    UNION ALL
+    SELECT n.*
+    FROM heads h CROSS JOIN LATERAL (
+        SELECT {_HEAD} FROM deliveries d
+        WHERE (d.handler, d.call_id) > (h.handler, h.call_id) AND d.status = 'pending'
+        ORDER BY d.handler, d.call_id, d.event_seq LIMIT 1
+    ) n
+    WHERE n.handler = h.handler
+),
+candidates AS (
+    SELECT c.id, c.next_attempt_at, w.lease
+    FROM w CROSS JOIN now CROSS JOIN LATERAL (
+        SELECT d.id, d.next_attempt_at FROM deliveries d
+        WHERE NOT w.ordered AND d.handler = w.handler AND {_DUE.format(t="now.t")}
         ORDER BY d.next_attempt_at
         LIMIT w.slots
         FOR UPDATE OF d SKIP LOCKED
     ) c
-)
+    UNION ALL
+    -- the due heads, earliest first; each locked by its id only if it is still the row the
+    -- skip scan read (the attempt is the fencing token), else skipped
+    SELECT c.id, c.next_attempt_at, w.lease
+    FROM w CROSS JOIN now CROSS JOIN LATERAL (
+        SELECT h.* FROM heads h
+        WHERE w.ordered AND h.handler = w.handler
+          AND h.next_attempt_at <= now.t AND coalesce(h.lease_until, 0) <= now.t
+        ORDER BY h.next_attempt_at
+        LIMIT w.slots
+    ) h
+    CROSS JOIN LATERAL (
+        SELECT d.id, d.next_attempt_at FROM deliveries d
+        WHERE d.id = h.id AND d.attempts = h.attempts AND d.status = h.status
+          AND d.next_attempt_at = h.next_attempt_at
+          AND d.lease_until IS NOT DISTINCT FROM h.lease_until
+        FOR UPDATE OF d SKIP LOCKED
+    ) c
+),
+picked AS (SELECT id, lease FROM candidates ORDER BY next_attempt_at LIMIT $5)
 UPDATE deliveries d
 SET attempts = d.attempts + 1, lease_until = now.t + picked.lease, updated_at = now.t
 FROM picked, now
@@ -104,9 +142,10 @@ async def claim(
     slots: dict[str, int],
     ordered: frozenset[str],
     leases: dict[str, float],
+    limit: int | None = None,
 ) -> list[Claimed]:
     wanted = [h for h, n in slots.items() if n > 0]
-    if not wanted:
+    if not wanted or (limit is not None and limit <= 0):
         return []
     rows = await conn.fetch(
         _CLAIM,
@@ -114,6 +153,7 @@ async def claim(
         [slots[h] for h in wanted],
         [h in ordered for h in wanted],
         [leases[h] for h in wanted],
+        limit,  # NULL: no limit but the handlers' own
     )
     return [
         Claimed(

@@ -12,18 +12,36 @@ from receiver.store.base import Claimed, DeliveryFilter, DeliveryRecord, Finish,
 from receiver.store.sqlite_follow_ups import record_follow_ups
 
 _ACTIVE = "('pending', 'running')"
-# Due rows come from deliveries_due (``+d.handler``: not from an index on the handler, which
-# would walk every active row); the order check reads deliveries_active_call, which holds
-# the active rows only, so a call's finished history costs nothing.
+# Due rows of unordered handlers come from deliveries_due (``+d.handler``: not from an index
+# on the handler, which would walk every active row).
 _DUE = f"""
-    SELECT d.id, d.handler, d.attempts, d.event_seq, d.event_id, d.call_id, d.side_effects
+    SELECT d.id, d.handler, d.attempts, d.event_seq, d.event_id, d.call_id, d.side_effects,
+        d.next_attempt_at
     FROM deliveries d
     WHERE d.status IN {_ACTIVE} AND d.next_attempt_at <= ? AND +d.handler IN ({{handlers}})
-      AND (d.handler NOT IN ({{ordered}}) OR NOT EXISTS (
-          SELECT 1 FROM deliveries p
-          WHERE p.handler = d.handler AND p.call_id = d.call_id AND p.event_seq < d.event_seq
-            AND p.status IN {_ACTIVE}))
     LIMIT ?
+"""
+# An ordered handler is offered the head of each call only: its earliest active delivery.
+# The heads are found by a skip scan of deliveries_active_call (one index probe per call
+# with active deliveries, however deep a call's backlog), then the due ones taken.
+_HEADS = f"""
+    WITH RECURSIVE calls(call_id) AS (
+        SELECT (SELECT min(call_id) FROM deliveries
+                WHERE handler = :handler AND status IN {_ACTIVE})
+        UNION ALL
+        SELECT (SELECT min(call_id) FROM deliveries
+                WHERE handler = :handler AND status IN {_ACTIVE} AND call_id > calls.call_id)
+        FROM calls WHERE calls.call_id IS NOT NULL
+    )
+    SELECT d.id, d.handler, d.attempts, d.event_seq, d.event_id, d.call_id, d.side_effects,
+        d.next_attempt_at
+    FROM calls JOIN deliveries d ON d.id = (
+        SELECT h.id FROM deliveries h
+        WHERE h.handler = :handler AND h.call_id = calls.call_id AND h.status IN {_ACTIVE}
+        ORDER BY h.event_seq LIMIT 1)
+    WHERE d.next_attempt_at <= :now
+    ORDER BY d.next_attempt_at
+    LIMIT :slots
 """
 _DELIVERY_COLUMNS = """d.id, d.event_id, e.type, d.handler, d.call_id, d.status, d.attempts,
     d.next_attempt_at, d.lease_until, d.last_error, d.side_effects, d.created_at, d.updated_at"""
@@ -38,19 +56,29 @@ def claim(
     slots: dict[str, int],
     ordered: frozenset[str],
     leases: dict[str, float],
+    limit: int | None = None,
 ) -> list[Claimed]:
     wanted = {h: n for h, n in slots.items() if n > 0}
-    if not wanted:
+    total = sum(wanted.values()) if limit is None else min(limit, sum(wanted.values()))
+    if total <= 0:
         return []
     now = time.time()
-    names, ordered_names = list(wanted), [h for h in wanted if h in ordered] or [""]
-    sql = _DUE.format(handlers=_marks(len(names)), ordered=_marks(len(ordered_names)))
-    rows = conn.execute(sql, (now, *names, *ordered_names, sum(wanted.values()) * 2)).fetchall()
+    rows = []
+    unordered = [h for h in wanted if h not in ordered]
+    if unordered:
+        sql = _DUE.format(handlers=_marks(len(unordered)))
+        rows += conn.execute(sql, (now, *unordered, total * 2)).fetchall()
+    for handler in (h for h in wanted if h in ordered):
+        params = {"handler": handler, "now": now, "slots": wanted[handler]}
+        rows += conn.execute(_HEADS, params).fetchall()
+    rows.sort(key=lambda row: row[7])  # the earliest due first, whatever its handler
     taken = []
     for row in rows:
         if wanted[row[1]] > 0:
             wanted[row[1]] -= 1
             taken.append(row)
+            if len(taken) == total:
+                break
     if not taken:
         return []
     conn.executemany(

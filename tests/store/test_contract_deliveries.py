@@ -26,6 +26,16 @@ async def test_claim_takes_up_to_the_slots_of_each_handler(store, new_event) -> 
     assert await store.claim({"a": 0, "b": 0}, frozenset(), LEASE) == []
 
 
+async def test_claim_takes_at_most_its_limit_across_handlers(store, new_event) -> None:
+    """A worker's free capacity bounds the whole claim, whatever each handler's slots."""
+    for n in range(1, 6):
+        await add(store, new_event, n, call=f"c{n}", handlers=("a", "b"))
+    claimed = await store.claim({"a": 5, "b": 5}, frozenset(), LEASE, 4)
+    assert len(claimed) == 4
+    rest = await store.claim({"a": 5, "b": 5}, frozenset(), LEASE)
+    assert len(rest) == 6 and not {c.id for c in rest} & {c.id for c in claimed}
+
+
 async def test_ordered_handler_gets_only_the_head_of_each_call(store, new_event) -> None:
     """An ordered handler is offered one delivery per call: the earliest not yet finished."""
     ids = [await add(store, new_event, n, call="c1") for n in range(1, 4)]
