@@ -106,7 +106,9 @@ class Recorder:
             if finish.follow_ups and not item.side_effects:
                 for _ in finish.follow_ups:
                     self.metrics.follow_up("suppressed")
-        log.info(
+        # a lost lease is logged as a warning: the handler ran past its lease (or its outcome
+        # reached the store too late) and the delivery runs again elsewhere
+        (log.info if answer else log.warning)(
             "delivery_finished",
             outcome=decision.status if answer else "lease_lost",
             duration_ms=round(seconds * 1000, 2),

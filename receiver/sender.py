@@ -192,7 +192,7 @@ class Sender:
         outcome = "retried" if status == "pending" else status
         if kept:
             self._count(outcome)
-        log.info(
+        (log.info if kept else log.warning)(
             "follow_up_finished",
             outcome=outcome if kept else "lease_lost",
             vocode_call_id=fields.get("vocode_call_id"),

@@ -201,7 +201,19 @@ async def _kill_mid_handler(
     await fleet.ready(client)
 
 
-async def _settle(db: asyncpg.Connection, timeout: float = 300) -> None:
+def _evidence(logs: Path, needle: str) -> str:
+    """The processes' log lines that name ``needle``, and a count of every warning kind."""
+    lines, kinds = [], Counter()
+    for path in sorted(logs.glob("*.log")):
+        for line in path.read_text(errors="replace").splitlines():
+            if needle in line:
+                lines.append(f"{path.stem}: {line[:400]}")
+            if '"event": "' in line:
+                kinds[(path.stem, line.split('"event": "', 1)[1].split('"', 1)[0])] += 1
+    return f"log kinds {dict(kinds)}; lines naming it:\n" + "\n".join(lines[-40:])
+
+
+async def _settle(db: asyncpg.Connection, logs: Path, timeout: float = 300) -> None:
     """Wait until every delivery is done and every intent created (a bound, not a measure)."""
     deadline = time.monotonic() + timeout
     total = CALLS * PER_CALL * len(HANDLERS)
@@ -210,8 +222,16 @@ async def _settle(db: asyncpg.Connection, timeout: float = 300) -> None:
         created = await db.fetchval("SELECT count(*) FROM follow_ups WHERE status = 'created'")
         if done == total and created == CALLS:
             return
-        dead = await db.fetchrow("SELECT handler, last_error FROM deliveries WHERE status = 'dead'")
-        assert dead is None, f"a delivery is dead: {dict(dead)}"
+        dead = await db.fetchrow("SELECT * FROM deliveries WHERE status = 'dead' LIMIT 1")
+        if dead is not None:
+            runs = await db.fetch(
+                "SELECT attempt, pid FROM proof_log WHERE event_id = $1 AND handler = $2",
+                dead["event_id"], dead["handler"],
+            )  # fmt: skip
+            raise AssertionError(
+                f"a delivery is dead: {dict(dead)}; its runs {[tuple(r) for r in runs]}; "
+                + _evidence(logs, dead["event_id"])
+            )
         if time.monotonic() > deadline:
             states = await db.fetch("SELECT status, count(*) FROM deliveries GROUP BY status")
             raise AssertionError(f"not settled: {dict(states)}; follow-ups created {created}")
@@ -304,7 +324,7 @@ async def test_two_receivers_two_workers_one_killed(pg_url: str, tmp_path: Path)
                     _kill_mid_handler(fleet, watch, client, acks, killed),
                 )
                 posted = time.monotonic() - started
-                await _settle(setup)
+                await _settle(setup, tmp_path)
         finally:
             codes = fleet.stop()
         settled = time.monotonic() - started
