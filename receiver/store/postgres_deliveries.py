@@ -32,34 +32,57 @@ _RUNNING = "(d.status = 'pending' AND d.lease_until IS NOT NULL)"
 _HEAD = "d.handler, d.call_id, d.id, d.attempts, d.status, d.next_attempt_at, d.lease_until"
 _DUE = "d.status = 'pending' AND d.next_attempt_at <= {t} AND coalesce(d.lease_until, 0) <= {t}"
 
+# An ordered handler is offered the head of each call only: its earliest pending delivery,
+# found by a skip scan of deliveries_call: one index probe per call, however deep the call's
+# backlog (the row comparison matches that index's leading columns). A head is locked only if
+# it is still the row the skip scan read (the attempt is the fencing token); one locked by
+# another claim is passed over. An unordered handler takes its earliest due rows.
 _CLAIM = f"""
 WITH RECURSIVE now AS (SELECT {NOW} AS t),
 w AS (
-    SELECT * FROM unnest($1::text[], $2::int[], $3::bool[], $4::float8[])
-        AS w(handler, slots, ordered, lease)
+    SELECT * FROM unnest($1::text[], $2::int[], $3::bool[], $4::float8[], $6::text[])
+        AS w(handler, slots, ordered, lease, cursor)
 ),
--- The head of each call of each ordered handler (its earliest pending delivery), by a skip
--- scan of deliveries_call: one index probe per call, however deep the call's backlog. The
--- row comparison can only be served by that index, whatever the table's statistics say.
 heads AS (
-    SELECT f.*
-    FROM w CROSS JOIN LATERAL (
-        SELECT {_HEAD} FROM deliveries d
-        WHERE (d.handler, d.call_id) >= (w.handler, '') AND d.status = 'pending'
-        ORDER BY d.handler, d.call_id, d.event_seq LIMIT 1
+    SELECT f.*, w.slots * 2 AS wanted, w.cursor,
+        (f.next_attempt_at <= now.t AND coalesce(f.lease_until, 0) <= now.t)::int AS found
+    FROM w CROSS JOIN now CROSS JOIN LATERAL (
+        SELECT * FROM (
+            SELECT {_HEAD}, false AS wrapped FROM deliveries d
+            WHERE (d.handler, d.call_id) > (w.handler, w.cursor) AND d.status = 'pending'
+            ORDER BY d.handler, d.call_id, d.event_seq LIMIT 1
+        ) a WHERE a.handler = w.handler
+        UNION ALL
+        SELECT * FROM (
+            SELECT {_HEAD}, true FROM deliveries d
+            WHERE (d.handler, d.call_id) >= (w.handler, '') AND d.status = 'pending'
+            ORDER BY d.handler, d.call_id, d.event_seq LIMIT 1
+        ) b WHERE b.handler = w.handler
+        LIMIT 1
     ) f
-    WHERE w.ordered AND f.handler = w.handler
+    WHERE w.ordered
     UNION ALL
-    SELECT n.*
-    FROM heads h CROSS JOIN LATERAL (
-        SELECT {_HEAD} FROM deliveries d
-        WHERE (d.handler, d.call_id) > (h.handler, h.call_id) AND d.status = 'pending'
-        ORDER BY d.handler, d.call_id, d.event_seq LIMIT 1
+    SELECT n.*, h.wanted, h.cursor,
+        h.found + (n.next_attempt_at <= now.t AND coalesce(n.lease_until, 0) <= now.t)::int
+    FROM heads h CROSS JOIN now CROSS JOIN LATERAL (
+        SELECT * FROM (
+            SELECT {_HEAD}, h.wrapped FROM deliveries d
+            WHERE (d.handler, d.call_id) > (h.handler, h.call_id) AND d.status = 'pending'
+            ORDER BY d.handler, d.call_id, d.event_seq LIMIT 1
+        ) a WHERE a.handler = h.handler
+        UNION ALL
+        SELECT * FROM (
+            SELECT {_HEAD}, true FROM deliveries d
+            WHERE NOT h.wrapped AND (d.handler, d.call_id) >= (h.handler, '')
+              AND d.status = 'pending'
+            ORDER BY d.handler, d.call_id, d.event_seq LIMIT 1
+        ) b WHERE b.handler = h.handler
+        LIMIT 1
     ) n
-    WHERE n.handler = h.handler
+    WHERE h.found < h.wanted AND NOT (n.wrapped AND n.call_id > h.cursor)
 ),
 candidates AS (
-    SELECT c.id, c.next_attempt_at, w.lease
+    SELECT c.id, c.next_attempt_at
     FROM w CROSS JOIN now CROSS JOIN LATERAL (
         SELECT d.id, d.next_attempt_at FROM deliveries d
         WHERE NOT w.ordered AND d.handler = w.handler AND {_DUE.format(t="now.t")}
@@ -68,29 +91,24 @@ candidates AS (
         FOR UPDATE OF d SKIP LOCKED
     ) c
     UNION ALL
-    -- the due heads, earliest first; each locked by its id only if it is still the row the
-    -- skip scan read (the attempt is the fencing token), else skipped
-    SELECT c.id, c.next_attempt_at, w.lease
+    SELECT c.id, c.next_attempt_at
     FROM w CROSS JOIN now CROSS JOIN LATERAL (
-        SELECT h.* FROM heads h
+        SELECT d.id, d.next_attempt_at FROM heads h JOIN deliveries d ON d.id = h.id
         WHERE w.ordered AND h.handler = w.handler
           AND h.next_attempt_at <= now.t AND coalesce(h.lease_until, 0) <= now.t
-        ORDER BY h.next_attempt_at
-        LIMIT w.slots
-    ) h
-    CROSS JOIN LATERAL (
-        SELECT d.id, d.next_attempt_at FROM deliveries d
-        WHERE d.id = h.id AND d.attempts = h.attempts AND d.status = h.status
+          AND d.attempts = h.attempts AND d.status = h.status
           AND d.next_attempt_at = h.next_attempt_at
           AND d.lease_until IS NOT DISTINCT FROM h.lease_until
+        ORDER BY h.next_attempt_at
+        LIMIT w.slots
         FOR UPDATE OF d SKIP LOCKED
     ) c
 ),
-picked AS (SELECT id, lease FROM candidates ORDER BY next_attempt_at LIMIT $5)
+picked AS (SELECT id FROM candidates ORDER BY next_attempt_at LIMIT $5)
 UPDATE deliveries d
-SET attempts = d.attempts + 1, lease_until = now.t + picked.lease, updated_at = now.t
-FROM picked, now
-WHERE d.id = picked.id
+SET attempts = d.attempts + 1, updated_at = (SELECT t FROM now),
+    lease_until = (SELECT t FROM now) + (SELECT w.lease FROM w WHERE w.handler = d.handler)
+WHERE d.id = any(ARRAY(SELECT id FROM picked))  -- by the primary key, whatever the estimates
 RETURNING d.id, d.attempts, d.handler, d.event_id, d.call_id, d.side_effects,
     (SELECT e.envelope FROM events e WHERE e.seq = d.event_seq) AS envelope
 """
@@ -106,7 +124,8 @@ updated AS (
         last_error = coalesce(f.error, d.last_error), updated_at = now.t
     FROM unnest($1::bigint[], $2::int[], $3::text[], $4::float8[], $5::text[])
         AS f(id, attempt, status, delay, error), now
-    WHERE d.id = f.id AND d.attempts = f.attempt AND {_RUNNING}
+    WHERE d.id = any($1::bigint[])  -- by the primary key, whatever the estimates
+      AND d.id = f.id AND d.attempts = f.attempt AND {_RUNNING}
     RETURNING d.id
 ),
 {RECORD_CTE}
@@ -143,7 +162,11 @@ async def claim(
     ordered: frozenset[str],
     leases: dict[str, float],
     limit: int | None = None,
+    cursors: dict[str, str] | None = None,
 ) -> list[Claimed]:
+    """Lease due deliveries; ``cursors`` (per ordered handler, the call its last claim took
+    a head of) is where this claim's walk over the calls starts, and is moved on."""
+    cursors = {} if cursors is None else cursors
     wanted = [h for h, n in slots.items() if n > 0]
     if not wanted or (limit is not None and limit <= 0):
         return []
@@ -154,7 +177,9 @@ async def claim(
         [h in ordered for h in wanted],
         [leases[h] for h in wanted],
         limit,  # NULL: no limit but the handlers' own
+        [cursors.get(h, "") for h in wanted],
     )
+    _advance(cursors, rows, ordered)
     return [
         Claimed(
             id=r["id"],
@@ -167,6 +192,19 @@ async def claim(
         )
         for r in rows
     ]
+
+
+def _advance(cursors: dict[str, str], rows: list[asyncpg.Record], ordered: frozenset[str]) -> None:
+    """Start the next walk after the last call this one took (in the walk's order: the
+    calls after the cursor, then, wrapped around, those up to it)."""
+    taken: dict[str, list[str]] = {}
+    for row in rows:
+        if row["handler"] in ordered:
+            taken.setdefault(row["handler"], []).append(row["call_id"])
+    for handler, calls in taken.items():
+        cursor = cursors.get(handler, "")
+        wrapped = [c for c in calls if c <= cursor]
+        cursors[handler] = max(wrapped) if wrapped else max(calls)
 
 
 async def finish(conn: asyncpg.Connection, results: list[Finish]) -> list[object]:
