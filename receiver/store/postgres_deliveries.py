@@ -6,8 +6,10 @@ leased in the same statement. For an ordered handler only the head of each call'
 earliest pending row) can be claimed: the head stays pending until it is finished, which keeps
 every later row of that call out of every worker's reach whatever the interleaving. The heads
 are found by a skip scan, one index probe per call, so a claim costs the same whether a call
-has one event waiting or ten thousand. A row's own state is rechecked under its lock, so a
-row another worker claimed a moment ago is skipped.
+has one event waiting or ten thousand; it starts after the call the process's last claim took
+a head of (wrapping around) and stops once it has twice the heads it may take, so calls take
+turns and a claim reads about what it takes. A row's own state is rechecked under its lock, so
+a row another worker claimed a moment ago is skipped.
 
 A running delivery is stored as ``pending`` with a lease (``lease_until``) and read back as
 ``running``. A claim then changes no indexed column, so PostgreSQL rewrites the row in place
@@ -32,11 +34,11 @@ _RUNNING = "(d.status = 'pending' AND d.lease_until IS NOT NULL)"
 _HEAD = "d.handler, d.call_id, d.id, d.attempts, d.status, d.next_attempt_at, d.lease_until"
 _DUE = "d.status = 'pending' AND d.next_attempt_at <= {t} AND coalesce(d.lease_until, 0) <= {t}"
 
-# An ordered handler is offered the head of each call only: its earliest pending delivery,
-# found by a skip scan of deliveries_call: one index probe per call, however deep the call's
-# backlog (the row comparison matches that index's leading columns). A head is locked only if
-# it is still the row the skip scan read (the attempt is the fencing token); one locked by
-# another claim is passed over. An unordered handler takes its earliest due rows.
+# The heads of an ordered handler come from a skip scan of deliveries_call (the row comparison
+# matches that index's leading columns) from the handler's cursor to the end, then from the
+# start up to the cursor, until twice its slots are due. A head is locked only if it is still
+# the row the skip scan read (the attempt is the fencing token); one locked by another claim
+# is passed over. An unordered handler takes its earliest due rows.
 _CLAIM = f"""
 WITH RECURSIVE now AS (SELECT {NOW} AS t),
 w AS (
