@@ -65,7 +65,7 @@ class PostgresStore:
         self._finishes.after_commit = lambda items, results: self._notify()
         self._listener = Listener(self._connect, CHANNEL, self._notify) if listen else None
         self.on_commit: list[Callable[[], None]] = []
-        self._added, self._analyze_at = 0, ANALYZE_FIRST_AT
+        self._added, self._analyze_at = 0, float(ANALYZE_FIRST_AT)
         self._cursors: dict[str, str] = {}  # per ordered handler: where the next claim looks
         self._analyzing: asyncio.Task[None] | None = None
 
@@ -98,10 +98,11 @@ class PostgresStore:
     async def close(self) -> None:
         if self._listener is not None:
             await self._listener.stop()
-        if self._analyzing is not None:
-            await asyncio.gather(self._analyzing, return_exceptions=True)
         await self._events.drain()
         await self._finishes.drain()
+        self._analyze_at = float("inf")  # no ANALYZE starts from here on
+        if self._analyzing is not None:
+            await asyncio.gather(self._analyzing, return_exceptions=True)
         self._events.bind(None)
         self._finishes.bind(None)
         pool, self._pool = self._pool, None

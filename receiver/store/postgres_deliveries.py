@@ -6,10 +6,11 @@ leased in the same statement. For an ordered handler only the head of each call'
 earliest pending row) can be claimed: the head stays pending until it is finished, which keeps
 every later row of that call out of every worker's reach whatever the interleaving. The heads
 are found by a skip scan, one index probe per call, so a claim costs the same whether a call
-has one event waiting or ten thousand; it starts after the call the process's last claim took
-a head of (wrapping around) and stops once it has twice the heads it may take, so calls take
-turns and a claim reads about what it takes. A row's own state is rechecked under its lock, so
-a row another worker claimed a moment ago is skipped.
+has one event waiting or ten thousand. It starts after the call the process's last claim took
+a head of (wrapping around) and stops once it has seen twice the heads it may take (and 8 more,
+for heads another claim holds), then takes the earliest due among them: a claim reads about
+what it takes, and the calls after the last one taken come first next time. A row's own state
+is rechecked under its lock, so a row another worker claimed a moment ago is skipped.
 
 A running delivery is stored as ``pending`` with a lease (``lease_until``) and read back as
 ``running``. A claim then changes no indexed column, so PostgreSQL rewrites the row in place
@@ -36,9 +37,9 @@ _DUE = "d.status = 'pending' AND d.next_attempt_at <= {t} AND coalesce(d.lease_u
 
 # The heads of an ordered handler come from a skip scan of deliveries_call (the row comparison
 # matches that index's leading columns) from the handler's cursor to the end, then from the
-# start up to the cursor, until twice its slots are due. A head is locked only if it is still
-# the row the skip scan read (the attempt is the fencing token); one locked by another claim
-# is passed over. An unordered handler takes its earliest due rows.
+# start up to the cursor, until twice its slots (and 8) are due. A head is locked only if it
+# is still the row the skip scan read (the attempt is the fencing token); one locked by
+# another claim is passed over. An unordered handler takes its earliest due rows.
 _CLAIM = f"""
 WITH RECURSIVE now AS (SELECT {NOW} AS t),
 w AS (
@@ -46,7 +47,7 @@ w AS (
         AS w(handler, slots, ordered, lease, cursor)
 ),
 heads AS (
-    SELECT f.*, w.slots * 2 AS wanted, w.cursor,
+    SELECT f.*, w.slots * 2 + 8 AS wanted, w.cursor,
         (f.next_attempt_at <= now.t AND coalesce(f.lease_until, 0) <= now.t)::int AS found
     FROM w CROSS JOIN now CROSS JOIN LATERAL (
         SELECT * FROM (

@@ -177,8 +177,8 @@ async def test_the_store_analyses_its_tables_as_they_grow(store, new_event, stor
 
 
 async def test_ordered_claims_go_round_the_calls(store, new_event) -> None:
-    """Successive claims of an ordered handler start after the call the last one took, so
-    every call with work waiting gets a turn before any gets a second (no call starves)."""
+    """Successive claims of an ordered handler start after the call the last one took: with
+    heads due alike, every call with work waiting gets a turn before any gets a second."""
     from receiver.store.base import Finish
 
     for n in range(15):
@@ -193,3 +193,24 @@ async def test_ordered_claims_go_round_the_calls(store, new_event) -> None:
     for call in {call for call, _ in taken}:
         events = [event for c, event in taken if c == call]
         assert events == sorted(events)  # each call's events in order
+
+
+async def test_an_ordered_claim_looks_past_heads_another_claim_holds(
+    store, new_event, store_url
+) -> None:
+    """Heads locked by a claim in flight elsewhere do not use up this claim's walk: it goes
+    on to the next due heads instead of coming back empty."""
+    for n, call in enumerate(["a", "b", "c", "d"]):
+        await store.add_event(new_event(n, call_id=call, handlers=("h",)))
+    other = await asyncpg.connect(store_url)
+    try:
+        in_flight = other.transaction()
+        await in_flight.start()
+        await other.execute(
+            "SELECT id FROM deliveries WHERE call_id IN ('a', 'b') FOR UPDATE"
+        )  # as a claim in another process holds them before it commits
+        [claimed] = await store.claim({"h": 1}, frozenset({"h"}), {"h": 60.0})
+        assert claimed.call_id in ("c", "d")
+        await in_flight.rollback()
+    finally:
+        await other.close()
