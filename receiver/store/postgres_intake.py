@@ -5,6 +5,13 @@ The unique constraint on ``dedup_key`` decides duplicates, across every receiver
 storing it), and the ids of those are read back afterwards. Rows are inserted in dedup-key
 order so that two receivers' batches holding the same keys cannot deadlock; sequence numbers
 are drawn first, in arrival order, so ``seq`` still orders each call's events as they came.
+
+A batch first takes a transaction-level advisory lock per call it holds events of (in one
+order for every batch, so batches cannot deadlock on them), and draws its sequence numbers
+only then. Two batches with events of one call (two receivers, or one receiver's two writes
+in flight) therefore commit in the order of their numbers: a worker can never see a call's
+later event committed while an earlier one is still to come, which would make the earlier
+one the call's head while the later one runs.
 """
 
 from __future__ import annotations
@@ -22,8 +29,14 @@ WITH input AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[],
                          $6::text[], $7::text[], $8::text[], $9::bytea[]) WITH ORDINALITY
         AS t(id, dedup_key, type, call_id, received_at, method, headers, envelope, raw, ord)
-), numbered AS (
+), locked AS (  -- each call's lock, in one order for every batch: held until this commits
+    SELECT count(pg_advisory_xact_lock(k)) AS n FROM (
+        SELECT DISTINCT hashtextextended('receiver.call:' || call_id, 0) AS k FROM input
+        ORDER BY k OFFSET 0
+    ) calls
+), numbered AS (  -- numbers drawn once the locks are held
     SELECT nextval('events_seq') AS seq, i.* FROM (SELECT * FROM input ORDER BY ord) i
+    WHERE (SELECT n FROM locked) >= 0
 ), inserted AS (
     INSERT INTO events (seq, id, dedup_key, type, call_id, received_at, method, headers,
                         envelope, raw)

@@ -214,3 +214,35 @@ async def test_an_ordered_claim_looks_past_heads_another_claim_holds(
         await in_flight.rollback()
     finally:
         await other.close()
+
+
+async def test_events_of_one_call_commit_in_the_order_of_their_numbers(
+    store, new_event, store_url
+) -> None:
+    """A batch holding a later event of a call waits for one holding an earlier event of it
+    to commit, so no worker ever sees the later event as the call's head in between."""
+    from receiver.store.postgres_intake import insert_events
+
+    first = await asyncpg.connect(store_url)
+    watch = await asyncpg.connect(store_url)
+    try:
+        pending = first.transaction()
+        await pending.start()  # an earlier event's batch, numbered but not yet committed
+        await insert_events(first, [new_event(1, call_id="c1", handlers=("h",))])
+        later = asyncio.create_task(store.add_event(new_event(2, call_id="c1", handlers=("h",))))
+        for _ in range(200):  # until the later batch waits for the call's lock (or is done)
+            waiting = await watch.fetchval(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'"
+            )
+            if waiting or later.done():
+                break
+            await asyncio.sleep(0.05)
+        assert await store.claim({"h": 5}, frozenset({"h"}), {"h": 60.0}) == []
+        await pending.commit()
+        await later
+        [head] = await store.claim({"h": 5}, frozenset({"h"}), {"h": 60.0})
+        assert head.event_id == new_event(1).id
+    finally:
+        await first.close()
+        await watch.close()
