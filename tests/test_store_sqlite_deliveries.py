@@ -58,7 +58,5 @@ async def test_ordered_claim_probes_the_index_of_active_rows(
     finally:
         conn.close()
     plan = " / ".join(row[3] for row in rows)
-    assert plan.count("USING COVERING INDEX deliveries_active_call") + plan.count(
-        "USING INDEX deliveries_active_call"
-    ) >= 3, plan
+    assert plan.count("INDEX deliveries_active_call") >= 3, plan  # first, next, head
     assert "SCAN d" not in plan and "SCAN deliveries" not in plan, plan
