@@ -46,27 +46,15 @@ w AS (
     SELECT * FROM unnest($1::text[], $2::int[], $3::bool[], $4::float8[], $6::text[])
         AS w(handler, slots, ordered, lease, cursor)
 ),
+-- from a seed at each ordered handler's cursor, each step probes the next call's head
+-- (after the last one, else wrapped around from the start)
 heads AS (
-    SELECT f.*, w.slots * 2 + 8 AS wanted, w.cursor,
-        (f.next_attempt_at <= now.t AND coalesce(f.lease_until, 0) <= now.t)::int AS found
-    FROM w CROSS JOIN now CROSS JOIN LATERAL (
-        SELECT * FROM (
-            SELECT {_HEAD}, false AS wrapped FROM deliveries d
-            WHERE (d.handler, d.call_id) > (w.handler, w.cursor) AND d.status = 'pending'
-            ORDER BY d.handler, d.call_id, d.event_seq LIMIT 1
-        ) a WHERE a.handler = w.handler
-        UNION ALL
-        SELECT * FROM (
-            SELECT {_HEAD}, true FROM deliveries d
-            WHERE (d.handler, d.call_id) >= (w.handler, '') AND d.status = 'pending'
-            ORDER BY d.handler, d.call_id, d.event_seq LIMIT 1
-        ) b WHERE b.handler = w.handler
-        LIMIT 1
-    ) f
-    WHERE w.ordered
+    SELECT w.handler, w.cursor AS call_id, NULL::bigint AS id, NULL::int AS attempts,
+        NULL::text AS status, NULL::float8 AS next_attempt_at, NULL::float8 AS lease_until,
+        false AS wrapped, false AS due, w.slots * 2 + 8 AS wanted, w.cursor, 0 AS found
+    FROM w WHERE w.ordered
     UNION ALL
-    SELECT n.*, h.wanted, h.cursor,
-        h.found + (n.next_attempt_at <= now.t AND coalesce(n.lease_until, 0) <= now.t)::int
+    SELECT n.*, x.due, h.wanted, h.cursor, h.found + x.due::int
     FROM heads h CROSS JOIN now CROSS JOIN LATERAL (
         SELECT * FROM (
             SELECT {_HEAD}, h.wrapped FROM deliveries d
@@ -82,6 +70,9 @@ heads AS (
         ) b WHERE b.handler = h.handler
         LIMIT 1
     ) n
+    CROSS JOIN LATERAL (
+        SELECT n.next_attempt_at <= now.t AND coalesce(n.lease_until, 0) <= now.t AS due
+    ) x
     WHERE h.found < h.wanted AND NOT (n.wrapped AND n.call_id > h.cursor)
 ),
 candidates AS (
@@ -97,8 +88,7 @@ candidates AS (
     SELECT c.id, c.next_attempt_at
     FROM w CROSS JOIN now CROSS JOIN LATERAL (
         SELECT d.id, d.next_attempt_at FROM heads h JOIN deliveries d ON d.id = h.id
-        WHERE w.ordered AND h.handler = w.handler
-          AND h.next_attempt_at <= now.t AND coalesce(h.lease_until, 0) <= now.t
+        WHERE w.ordered AND h.handler = w.handler AND h.due
           AND d.attempts = h.attempts AND d.status = h.status
           AND d.next_attempt_at = h.next_attempt_at
           AND d.lease_until IS NOT DISTINCT FROM h.lease_until
