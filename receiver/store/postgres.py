@@ -40,7 +40,7 @@ from receiver.store.base import (
     Stored,
 )
 from receiver.store.postgres_batch import Batcher, translated
-from receiver.store.postgres_intake import CHANNEL, delivered_any, insert_events
+from receiver.store.postgres_intake import CHANNEL, insert_events, is_new
 from receiver.store.postgres_listen import Listener
 
 T = TypeVar("T")
@@ -114,14 +114,10 @@ class PostgresStore:
             callback()
 
     def _events_committed(self, events: list[NewEvent], results: list[Any]) -> None:
-        self._rows_added(
-            sum(
-                1 + len(e.handlers)
-                for e, r in zip(events, results, strict=True)
-                if isinstance(r, Stored) and not r.duplicate
-            )
-        )
-        if delivered_any(events, results):
+        stored = [e for e, r in zip(events, results, strict=True) if is_new(r)]
+        deliveries_made = sum(len(e.handlers) for e in stored)
+        self._rows_added(len(stored) + deliveries_made)
+        if deliveries_made:  # deliveries became due: local workers should look
             self._notify()
 
     def _rows_added(self, rows: int) -> None:

@@ -95,9 +95,6 @@ async def insert_events(conn: asyncpg.Connection, events: list[NewEvent]) -> lis
     return out
 
 
-def delivered_any(events: list[NewEvent], results: list[object]) -> bool:
-    """Whether committing ``events`` made a delivery due (so local workers should look)."""
-    return any(
-        isinstance(r, Stored) and not r.duplicate and e.handlers
-        for e, r in zip(events, results, strict=True)
-    )
+def is_new(result: object) -> bool:
+    """Whether an event's result says this batch stored it (not a duplicate, not an error)."""
+    return isinstance(result, Stored) and not result.duplicate
