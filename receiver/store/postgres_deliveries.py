@@ -35,11 +35,8 @@ _RUNNING = "(d.status = 'pending' AND d.lease_until IS NOT NULL)"
 _HEAD = "d.handler, d.call_id, d.id, d.attempts, d.status, d.next_attempt_at, d.lease_until"
 _DUE = "d.status = 'pending' AND d.next_attempt_at <= {t} AND coalesce(d.lease_until, 0) <= {t}"
 
-# The heads of an ordered handler come from a skip scan of deliveries_call (the row comparison
-# matches that index's leading columns) from the handler's cursor to the end, then from the
-# start up to the cursor, until twice its slots (and 8) are due. A head is locked only if it
-# is still the row the skip scan read (the attempt is the fencing token); one locked by
-# another claim is passed over. An unordered handler takes its earliest due rows.
+# The walk of the module doc: the row comparison matches deliveries_call's leading columns, and
+# a head is locked only if it is still the row the walk read (the attempt is the fencing token).
 _CLAIM = f"""
 WITH RECURSIVE now AS (SELECT {NOW} AS t),
 w AS (
