@@ -43,8 +43,8 @@ recorded AS (
                 $12::text[], $13::text[], $14::float8[], $15::text[])
         AS r(delivery, key, event_id, handler, call_id, to_number, from_number, request,
              not_before, status)
-    JOIN updated u ON u.id = r.delivery
     CROSS JOIN now
+    WHERE r.delivery = any(ARRAY(SELECT id FROM updated))  -- a join compared every pair
     ON CONFLICT (key) DO NOTHING
 )"""
 

@@ -104,6 +104,25 @@ async def test_one_attempt_finished_twice_at_once_counts_once(store, new_event) 
     assert sorted(results) == [False, True]
 
 
+async def test_a_stale_and_the_current_finish_in_one_batch(store, new_event) -> None:
+    """Two attempts of one delivery finished in one batch: only the current attempt counts,
+    whichever comes first."""
+    await add(store, new_event, 1)
+    await add(store, new_event, 2, call="c2")
+    [old] = await store.claim({"h": 1}, frozenset(), {"h": -1.0})  # lease already over
+    now = sorted(await store.claim({"h": 2}, frozenset(), LEASE), key=lambda c: c.id)
+    current = next(c for c in now if c.id == old.id)
+    other = next(c for c in now if c.id != old.id)
+    answers = await store.finish_many([
+        Finish(current.id, current.attempt, "done"),
+        Finish(other.id, other.attempt, "done"),
+        Finish(old.id, old.attempt, "dead", error="stale"),
+    ])  # fmt: skip
+    assert answers == [True, True, False]
+    row = await store.get_delivery(old.id)
+    assert (row.status, row.attempts, row.last_error) == ("done", 2, None)
+
+
 async def test_release_gives_the_attempt_back(store, new_event) -> None:
     """A released delivery is pending and due now, its attempt not counted."""
     await add(store, new_event, 1)

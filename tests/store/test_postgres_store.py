@@ -157,6 +157,44 @@ async def test_an_ordered_claim_reads_one_row_per_call_not_the_backlog(
     assert read <= 2 * calls, read  # of the 4,000 waiting
 
 
+def _loops_over_input(plan: dict) -> int:
+    """The most times a node of ``plan`` ran over the finish's input arrays."""
+    here = plan.get("Actual Loops", 1) if plan.get("Node Type") == "Function Scan" else 0
+    return max([here, *(_loops_over_input(child) for child in plan.get("Plans", []))])
+
+
+async def test_a_finish_reads_its_input_once(store, new_event, store_url) -> None:
+    """A batch of finishes reads its input arrays once, not once per row (a nested loop over
+    the input costs the square of the batch)."""
+    from receiver.store.postgres_deliveries import _FINISH
+
+    for first in range(0, 2000, 500):  # enough rows for the planner to pick an index
+        await asyncio.gather(*(
+            store.add_event(new_event(n, call_id=f"c{n}", handlers=("h",)))
+            for n in range(first, first + 500)
+        ))  # fmt: skip
+    conn = await asyncpg.connect(store_url)
+    try:
+        await conn.execute("ANALYZE deliveries")  # as the store does as its tables grow
+        claimed = await store.claim({"h": 64}, frozenset(), {"h": 60.0})
+        assert len(claimed) == 64
+        # the generic plan: the one a statement run thousands of times gets
+        await conn.execute("SET plan_cache_mode = force_generic_plan")
+        await conn.execute("PREPARE finish AS " + _FINISH)
+        ids = ",".join(str(c.id) for c in claimed)
+        attempts = ",".join(str(c.attempt) for c in claimed)
+        arrays = [ids, attempts, ",".join(["done"] * 64), ",".join(["0"] * 64), ""]
+        literals = ", ".join(f"'{{{a}}}'" for a in arrays + [""] * 10)  # no follow-ups
+        explained = conn.transaction()
+        await explained.start()
+        [row] = await conn.fetch(f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE finish({literals})")
+        await explained.rollback()  # the explained run records nothing
+    finally:
+        await conn.close()
+    plan = json.loads(row[0])[0]["Plan"]
+    assert _loops_over_input(plan) <= 1
+
+
 async def test_the_store_analyses_its_tables_as_they_grow(store, new_event, store_url) -> None:
     """Once a process has written ANALYZE_FIRST_AT rows the tables get statistics (and cached
     plans are made again), long before autovacuum would look at a new database."""
