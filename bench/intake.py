@@ -11,7 +11,9 @@ Targets: ``bare`` (the baseline), ``full`` (the receiver as configured by defaul
 synchronous=FULL, the default handler so each event also gets a delivery row, JSON logs at
 INFO with one line per request), ``normal`` (the same with synchronous=NORMAL) and ``quiet``
 (FULL with RECEIVER_LOG_LEVEL=WARNING: what the per-request log line costs). The receiver runs
-without its worker, as when workers run in ``receiver worker`` processes.
+without its worker, as when workers run in ``receiver worker`` processes. ``nowrite`` is a
+diagnostic, not in the default set: ``quiet`` without the store's write (nothing is stored, so
+``lost`` is not counted), which shows what the write costs.
 
     python -m bench                     # or: make bench (2 rounds of 4 targets, ~4 minutes)
     python -m bench --duration 5 --repeats 1 --targets bare,full
@@ -48,6 +50,7 @@ class Target:
     app: str
     env: dict[str, str]
     receiver: bool = True
+    stores: bool = True  # False: a diagnostic that answers 202 without storing
 
 
 TARGETS = {
@@ -59,6 +62,10 @@ TARGETS = {
     "quiet": Target(
         "receiver FULL, logs WARNING", "bench.receiver_app:intake",
         {"RECEIVER_LOG_LEVEL": "WARNING"},
+    ),
+    "nowrite": Target(
+        "receiver, no write, logs WARNING", "bench.receiver_app:intake_without_writes",
+        {"RECEIVER_LOG_LEVEL": "WARNING"}, stores=False,
     ),
 }  # fmt: skip
 
@@ -127,7 +134,7 @@ def _run_target(target: Target, round_no: int, opts: dict[str, Any]) -> list[Row
         code = server.stop()
     if code != 0:
         raise click.ClickException(f"{target.name} exited with {code}; see {log}")
-    stored = _stored_ids(db) if target.receiver else None
+    stored = _stored_ids(db) if target.receiver and target.stores else None
     rows = []
     for connections, point, cpu in points:
         row = Row(
@@ -217,7 +224,7 @@ def _goal(summary: list[dict[str, Any]]) -> tuple[bool | None, str]:
 @click.option("--connections", default="32,128", show_default=True, help="Points, comma-separated.")
 @click.option(
     "--targets", default="bare,full,normal,quiet", show_default=True,
-    help="Comma-separated: bare, full, normal, quiet.",
+    help="Comma-separated: bare, full, normal, quiet, nowrite (a diagnostic).",
 )
 @click.option(
     "--pin/--no-pin", default=True, show_default=True,

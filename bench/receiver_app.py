@@ -5,6 +5,8 @@ FULL unless the benchmark asks for NORMAL, the default handler so that every eve
 gets its delivery row, logs at INFO); logs are configured as ``receiver serve`` does.
 ``intake`` is ``receiver serve`` without the worker, as when workers run in ``receiver
 worker`` processes; ``receiver.app:app_from_env`` is the whole process, worker included.
+``intake_without_writes`` is a diagnostic, not a configuration: what the request path costs
+without the store's write.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from starlette.applications import Starlette
 from receiver.app import create_app, freeze_startup_heap
 from receiver.logs import configure
 from receiver.settings import load_settings
+from receiver.store.base import NewEvent, Stored
 
 
 def intake() -> Starlette:
@@ -22,4 +25,16 @@ def intake() -> Starlette:
     settings.check_serving()
     app = create_app(settings, with_worker=False)
     freeze_startup_heap()  # as receiver serve does
+    return app
+
+
+def intake_without_writes() -> Starlette:
+    """``intake`` with every check, the validation and the dedup digest, but the event's
+    write replaced by an immediate answer: nothing is stored (a diagnostic target)."""
+    app = intake()
+
+    async def add_event(event: NewEvent) -> Stored:
+        return Stored(event.id, False)
+
+    app.state.store.add_event = add_event  # the intake holds this same store
     return app
