@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import shutil
 import socket
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from importlib import resources
 from pathlib import Path
@@ -215,3 +218,30 @@ def read_rows(db_path: Path) -> Iterator[Callable[[str], list[Any]]]:
     yield query
     for conn in conns:
         conn.close()
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    """The path of promtool, installing Debian's prometheus package first if needed."""
+    found = shutil.which("promtool")
+    if found:
+        return found
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    steps = (
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "prometheus"],
+    )
+    for step in steps:
+        try:
+            done = subprocess.run(step, env=env, capture_output=True, text=True, timeout=600)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            pytest.fail(f"promtool is missing and `{' '.join(step)}` could not run: {exc}")
+        if done.returncode != 0:
+            pytest.fail(
+                f"promtool is missing and `{' '.join(step)}` failed ({done.returncode}); "
+                f"install Debian's prometheus package:\n{done.stderr[-2000:]}"
+            )
+    found = shutil.which("promtool")
+    if not found:
+        pytest.fail("the prometheus package is installed but promtool is not on PATH")
+    return found

@@ -1,8 +1,8 @@
 """What ships for monitoring: alert rules and a live /metrics pass promtool; the dashboard and
 the rules name only metrics that exist.
 
-promtool comes from Debian's ``prometheus`` package; when it is missing the tests install it
-with apt-get (CI runs as root) and fail, not skip, when that is impossible.
+promtool comes from Debian's ``prometheus`` package (the ``promtool`` fixture in conftest.py
+installs it when it is missing, and fails, not skips, when that is impossible).
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -37,33 +36,6 @@ TOKEN = "live-test-token-0123456789abcdef"
 METRICS_TOKEN = "live-metrics-token-0123456789"
 RECEIVER = [sys.executable, "-m", "receiver"]
 CLEAN_EXIT = (0, -signal.SIGTERM)
-
-
-@pytest.fixture(scope="session")
-def promtool() -> str:
-    """The path of promtool, installing Debian's prometheus package first if needed."""
-    found = shutil.which("promtool")
-    if found:
-        return found
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    steps = (
-        ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "prometheus"],
-    )
-    for step in steps:
-        try:
-            done = subprocess.run(step, env=env, capture_output=True, text=True, timeout=600)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            pytest.fail(f"promtool is missing and `{' '.join(step)}` could not run: {exc}")
-        if done.returncode != 0:
-            pytest.fail(
-                f"promtool is missing and `{' '.join(step)}` failed ({done.returncode}); "
-                f"install Debian's prometheus package:\n{done.stderr[-2000:]}"
-            )
-    found = shutil.which("promtool")
-    if not found:
-        pytest.fail("the prometheus package is installed but promtool is not on PATH")
-    return found
 
 
 def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
