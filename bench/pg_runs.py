@@ -81,17 +81,7 @@ class Database:
             await pg.close()
 
     async def ids(self) -> set[str]:
-        if self.url.startswith("sqlite:///"):
-            conn = sqlite3.connect(self.url.removeprefix("sqlite:///"))
-            try:
-                return {row[0] for row in conn.execute("SELECT id FROM events")}
-            finally:
-                conn.close()
-        conn = await asyncpg.connect(self.url)
-        try:
-            return {row[0] for row in await conn.fetch("SELECT id FROM events")}
-        finally:
-            await conn.close()
+        return set(await self.column("SELECT id FROM events"))
 
     async def drop(self) -> None:
         if self.url.startswith("sqlite:///"):

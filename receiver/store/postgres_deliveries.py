@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 
 import asyncpg
 
@@ -205,7 +206,8 @@ async def finish(conn: asyncpg.Connection, results: list[Finish]) -> list[object
     now = time.time()
     unique = {(r.id, r.attempt): r for r in reversed(results)}  # first of each wins
     kept: set[tuple[int, int]] = set()
-    for batch in _rounds(list(unique.values())):
+    for round_ in _rounds(unique.values()):
+        batch = list(round_.values())
         rows = await conn.fetch(
             _FINISH,
             [r.id for r in batch],
@@ -215,26 +217,22 @@ async def finish(conn: asyncpg.Connection, results: list[Finish]) -> list[object
             [r.error for r in batch],
             *follow_up_columns([r for r in batch if r.follow_ups]),
         )
-        attempts = {r.id: r.attempt for r in batch}
-        kept.update((row["id"], attempts[row["id"]]) for row in rows)
+        kept.update((row["id"], round_[row["id"]].attempt) for row in rows)
     return [(r.id, r.attempt) in kept and unique[(r.id, r.attempt)] is r for r in results]
 
 
-def _rounds(batch: list[Finish]) -> list[list[Finish]]:
-    """``batch`` split so that no id appears twice in one statement (:data:`_FINISH` finds a
-    row's values by its id). Two attempts of one delivery in one batch (a stale one beside the
-    current one) are rare: nearly always this is one round."""
-    rounds: list[list[Finish]] = []
-    seen: list[set[int]] = []
-    for result in batch:
-        for ids, round_ in zip(seen, rounds, strict=True):
-            if result.id not in ids:
-                ids.add(result.id)
-                round_.append(result)
+def _rounds(results: Iterable[Finish]) -> list[dict[int, Finish]]:
+    """``results`` by id, split so that no id appears twice in one statement (:data:`_FINISH`
+    finds a row's values by its id). Two attempts of one delivery in one batch (a stale one
+    beside the current one) are rare: nearly always this is one round."""
+    rounds: list[dict[int, Finish]] = []
+    for result in results:
+        for round_ in rounds:
+            if result.id not in round_:
+                round_[result.id] = result
                 break
         else:
-            seen.append({result.id})
-            rounds.append([result])
+            rounds.append({result.id: result})
     return rounds
 
 
