@@ -50,9 +50,13 @@ class Database:
         parts = urlsplit(pg_database)
         return cls(urlunsplit(parts._replace(query=f"search_path={schema}")))
 
+    @property
+    def postgres(self) -> bool:
+        return not self.url.startswith("sqlite:///")
+
     async def counter(self, sql: str) -> tuple[Callable[[], Awaitable[int]], Callable[[], Any]]:
         """``(count, close)``: ``await count()`` runs ``sql`` on one connection kept open."""
-        if self.url.startswith("sqlite:///"):
+        if not self.postgres:
             conn = sqlite3.connect(self.url.removeprefix("sqlite:///"))
 
             async def from_sqlite() -> int:
@@ -68,7 +72,7 @@ class Database:
 
     async def column(self, sql: str) -> list[Any]:
         """The first column of every row ``sql`` answers."""
-        if self.url.startswith("sqlite:///"):
+        if not self.postgres:
             conn = sqlite3.connect(self.url.removeprefix("sqlite:///"))
             try:
                 return [row[0] for row in conn.execute(sql)]
@@ -84,7 +88,7 @@ class Database:
         return set(await self.column("SELECT id FROM events"))
 
     async def drop(self) -> None:
-        if self.url.startswith("sqlite:///"):
+        if not self.postgres:
             for suffix in ("", "-wal", "-shm"):
                 Path(self.url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
             return
@@ -232,9 +236,12 @@ async def _watch(db: Database, events: int, timeout: float) -> tuple[float, floa
     """When 10 % and 90 % of the backlog were done, read from the deliveries' finish times
     once the backlog has run: polling a count while it runs costs the database a scan of the
     table each time, CPU the workers being measured would otherwise have."""
+    # one probe of an index on unfinished rows: PostgreSQL keeps a claimed row 'pending' (with
+    # a lease), SQLite marks it 'running'
+    unfinished = "'pending'" if db.postgres else "'pending', 'running'"
     busy, close = await db.counter(
-        "SELECT EXISTS (SELECT 1 FROM deliveries WHERE status = 'pending')"
-    )  # one probe of an index on pending rows
+        f"SELECT EXISTS (SELECT 1 FROM deliveries WHERE status IN ({unfinished}))"
+    )
     try:
         deadline = time.monotonic() + timeout
         while await busy():
