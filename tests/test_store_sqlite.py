@@ -75,6 +75,34 @@ async def test_reopening_applies_nothing_twice(store, db_path) -> None:
     assert versions == list(range(1, len(MIGRATIONS) + 1))
 
 
+async def test_a_version_2_database_migrates_its_deliveries_intact(db_path, new_event) -> None:
+    """Version 3 drops the full deliveries_call index; a database at 2 keeps its deliveries,
+    and an ordered claim still finds each call's head through the partial index."""
+    conn = connect(db_path)
+    conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at REAL)")
+    for version, script in enumerate(MIGRATIONS[:2], start=1):
+        for statement in script.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute("INSERT INTO schema_version VALUES (?, 0)", (version,))
+    conn.close()
+    store = SQLiteStore(str(db_path))
+    await store.open()
+    try:
+        for n in (1, 2):  # two events of one call
+            await store.add_event(new_event(n, call_id="call-x", handlers=("h",)))
+        claimed = await store.claim({"h": 5}, frozenset({"h"}), {"h": 60.0})
+    finally:
+        await store.close()
+    conn = connect(db_path)
+    indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    versions = [row[0] for row in conn.execute("SELECT version FROM schema_version")]
+    conn.close()
+    assert "deliveries_call" not in indexes and "deliveries_active_call" in indexes
+    assert versions == list(range(1, len(MIGRATIONS) + 1))
+    assert [c.event_id for c in claimed] == ["evt_00000001"]  # the head only, in order
+
+
 async def test_newer_schema_refuses_to_open(db_path) -> None:
     """A database newer than the code raises MigrationError on open and leaves nothing running."""
     first = SQLiteStore(str(db_path))
