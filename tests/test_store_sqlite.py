@@ -75,9 +75,9 @@ async def test_reopening_applies_nothing_twice(store, db_path) -> None:
     assert versions == list(range(1, len(MIGRATIONS) + 1))
 
 
-async def test_a_version_2_database_migrates_its_deliveries_intact(db_path, new_event) -> None:
-    """Version 3 drops the full deliveries_call index; a database at 2 keeps its deliveries,
-    and an ordered claim still finds each call's head through the partial index."""
+async def test_version_3_drops_the_index_no_statement_reads(db_path, new_event) -> None:
+    """A database at version 2 loses the full deliveries_call index on open, keeps the partial
+    one, and an ordered claim still finds each call's head through it."""
     conn = connect(db_path)
     conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at REAL)")
     for version, script in enumerate(MIGRATIONS[:2], start=1):
