@@ -54,10 +54,14 @@ class Database:
     def postgres(self) -> bool:
         return not self.url.startswith("sqlite:///")
 
+    @property
+    def sqlite_path(self) -> str:
+        return self.url.removeprefix("sqlite:///")
+
     async def counter(self, sql: str) -> tuple[Callable[[], Awaitable[int]], Callable[[], Any]]:
         """``(count, close)``: ``await count()`` runs ``sql`` on one connection kept open."""
         if not self.postgres:
-            conn = sqlite3.connect(self.url.removeprefix("sqlite:///"))
+            conn = sqlite3.connect(self.sqlite_path)
 
             async def from_sqlite() -> int:
                 return int(conn.execute(sql).fetchone()[0])
@@ -73,7 +77,7 @@ class Database:
     async def column(self, sql: str) -> list[Any]:
         """The first column of every row ``sql`` answers."""
         if not self.postgres:
-            conn = sqlite3.connect(self.url.removeprefix("sqlite:///"))
+            conn = sqlite3.connect(self.sqlite_path)
             try:
                 return [row[0] for row in conn.execute(sql)]
             finally:
@@ -90,7 +94,7 @@ class Database:
     async def drop(self) -> None:
         if not self.postgres:
             for suffix in ("", "-wal", "-shm"):
-                Path(self.url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
+                Path(self.sqlite_path + suffix).unlink(missing_ok=True)
             return
         schema = urlsplit(self.url).query.removeprefix("search_path=")
         base = urlunsplit(urlsplit(self.url)._replace(query=""))

@@ -144,8 +144,9 @@ class Worker:
 
     def _free(self, item: Claimed) -> None:
         """The handler has returned (or never will): its slot may be claimed again."""
-        if (item.id, item.attempt) in self._active:
-            self._active.discard((item.id, item.attempt))
+        attempt = (item.id, item.attempt)
+        if attempt in self._active:
+            self._active.discard(attempt)
             self._per_handler[item.handler] -= 1
             self._wake.set()
 

@@ -59,7 +59,9 @@ def claim(
     limit: int | None = None,
 ) -> list[Claimed]:
     wanted = {h: n for h, n in slots.items() if n > 0}
-    total = sum(wanted.values()) if limit is None else min(limit, sum(wanted.values()))
+    total = sum(wanted.values())
+    if limit is not None:
+        total = min(total, limit)
     if total <= 0:
         return []
     now = time.time()
