@@ -42,11 +42,11 @@ from rich.table import Table
 
 from bench.preload import fresh_db, preload
 from bench.server import free_port
-from receiver.background import running
-from receiver.context import FOLLOW_UP_DEPTH, FOLLOW_UP_KEY, FollowUpRequest
+from receiver.delivery.context import FOLLOW_UP_DEPTH, FOLLOW_UP_KEY, FollowUpRequest
+from receiver.follow_ups.sender import Sender
 from receiver.logs import configure
+from receiver.loop import running
 from receiver.metrics import Metrics
-from receiver.sender import Sender
 from receiver.settings import load_settings
 from receiver.store import create_store
 from receiver.store.base import Finish

@@ -6,7 +6,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from receiver.intake import canonical
+from receiver.intake.endpoint import canonical
 from receiver.store.base import NewEvent
 from receiver.testing import sample
 

@@ -26,14 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.preload import fresh_db, preload
-from receiver.background import running
+from receiver.delivery.registry import Registry
+from receiver.delivery.router import Router
+from receiver.delivery.worker import Worker
 from receiver.logs import configure
+from receiver.loop import running
 from receiver.metrics import Metrics
-from receiver.registry import Registry
-from receiver.router import Router
 from receiver.settings import Settings, load_settings
 from receiver.store import create_store
-from receiver.worker import Worker
 
 
 @dataclass

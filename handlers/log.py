@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from receiver.context import HandlerContext
+from receiver.delivery.context import HandlerContext
+from receiver.delivery.router import Router
 from receiver.events import Event
-from receiver.router import Router
 
 router = Router("log")
 

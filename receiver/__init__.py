@@ -7,8 +7,8 @@ What handler authors use::
 
 __version__ = "0.1.0"
 
-from receiver.context import FollowUpRequest, HandlerContext
-from receiver.outcomes import Drop, Retry
-from receiver.router import Router
+from receiver.delivery.context import FollowUpRequest, HandlerContext
+from receiver.delivery.router import Router
+from receiver.delivery.signals import Drop, Retry
 
 __all__ = ["Drop", "FollowUpRequest", "HandlerContext", "Retry", "Router", "__version__"]

@@ -20,17 +20,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from receiver.background import running
-from receiver.intake import Intake
-from receiver.intake import Route as EventRoute
+from receiver.delivery.registry import Registry, load_registry
+from receiver.delivery.worker import Worker
+from receiver.follow_ups.sender import Sender
+from receiver.intake.endpoint import Intake
+from receiver.intake.endpoint import Route as EventRoute
+from receiver.loop import running
 from receiver.metrics import Metrics
 from receiver.metrics import metrics_endpoint as serve_metrics
-from receiver.registry import Registry, load_registry
-from receiver.sender import Sender
 from receiver.settings import Settings, load_settings
 from receiver.store import Store, create_store
 from receiver.vocode.client import VocodeClient
-from receiver.worker import Worker
 
 log = structlog.get_logger("receiver.app")
 

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from receiver import dispatch
-from receiver.context import FollowUpRequest, HandlerContext
+from receiver.delivery import run as dispatch
+from receiver.delivery.context import FollowUpRequest, HandlerContext
+from receiver.delivery.registry import Registry
+from receiver.delivery.router import Router
 from receiver.events import EVENT_TYPES, Event, event_adapter
-from receiver.registry import Registry
-from receiver.router import Router
 
 
 def sample(event_type: str) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from receiver.app import create_app
 from receiver.cli import main as cli_main
 from receiver.metrics import Metrics
 from receiver.settings import Settings, load_settings
-from receiver.store.sqlite import SQLiteStore
+from receiver.store.sqlite.store import SQLiteStore
 
 TOKEN = "test-token-0123456789abcdef"  # the token every default settings object accepts
 SAMPLES = resources.files("receiver") / "samples"  # copies of shared/vocode/payloads

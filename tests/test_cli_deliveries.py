@@ -7,7 +7,7 @@ import json
 import time
 
 from receiver.store.base import DeliveryFilter, Finish, NewEvent
-from receiver.store.sqlite import SQLiteStore
+from receiver.store.sqlite.store import SQLiteStore
 
 
 def _seed_dead(db_path, handlers=("t.a", "t.b"), count=3) -> None:

@@ -7,7 +7,7 @@ import json
 
 from test_sender import intent
 
-from receiver.store.sqlite import SQLiteStore
+from receiver.store.sqlite.store import SQLiteStore
 
 
 def _seed(db_path) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from receiver.events import parse_event
-from receiver.intake import (
+from receiver.intake.endpoint import (
     SECRET_HEADERS,
     _answer_body,
     _envelope_json,

@@ -18,10 +18,10 @@ import structlog
 from pydantic import ValidationError
 
 from receiver import Router
+from receiver.delivery.registry import Registry
 from receiver.events import PhoneCallConnectedPayload
 from receiver.logs import configure
 from receiver.redact import Redactor, mask_phone
-from receiver.registry import Registry
 from receiver.settings import Settings
 
 SAMPLES = resources.files("receiver") / "samples"

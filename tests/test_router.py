@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from receiver import Router
+from receiver.delivery.registry import Registry, import_router, load_registry
 from receiver.errors import HandlerError
-from receiver.registry import Registry, import_router, load_registry
 from receiver.testing import make_event
 
 

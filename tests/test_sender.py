@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from receiver.context import FOLLOW_UP_DEPTH, FOLLOW_UP_KEY, FollowUpRequest
+from receiver.delivery.context import FOLLOW_UP_DEPTH, FOLLOW_UP_KEY, FollowUpRequest
+from receiver.follow_ups.sender import Sender
 from receiver.metrics import Metrics
-from receiver.sender import Sender
 from receiver.settings import Settings
 from receiver.store.base import Finish, NewEvent
-from receiver.store.sqlite import SQLiteStore
+from receiver.store.sqlite.store import SQLiteStore
 from receiver.vocode.fake import FakeVocode, Fault
 
 API_KEY = "fake-api-key-0123456789"

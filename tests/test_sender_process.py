@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from test_sender import API_KEY, calls_for, intent
 
-from receiver.store.sqlite import SQLiteStore
+from receiver.store.sqlite.store import SQLiteStore
 from receiver.vocode.fake import FakeVocode, Fault
 
 pytestmark = pytest.mark.process

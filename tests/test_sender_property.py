@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_sender import API_KEY, calls_for, intent, settle
 
+from receiver.follow_ups.sender import Sender
 from receiver.metrics import Metrics
-from receiver.sender import Sender
 from receiver.settings import load_settings
-from receiver.store.sqlite import SQLiteStore
+from receiver.store.sqlite.store import SQLiteStore
 from receiver.vocode.fake import FakeVocode, Fault
 
 FAULTS = st.sampled_from(

@@ -14,7 +14,7 @@ import pytest
 from receiver.errors import MigrationError, StoreError
 from receiver.store import NewEvent
 from receiver.store.migrations import SQLITE as MIGRATIONS
-from receiver.store.sqlite import SQLiteStore, path_from_url
+from receiver.store.sqlite.store import SQLiteStore, path_from_url
 
 
 @pytest.fixture

@@ -8,11 +8,11 @@ import sqlite3
 import time
 from pathlib import Path
 
-from receiver.context import FollowUpRequest
+from receiver.delivery.context import FollowUpRequest
 from receiver.errors import StoreError
 from receiver.store.base import Finish, NewEvent
-from receiver.store.sqlite import SQLiteStore
-from receiver.store.sqlite_deliveries import _HEADS
+from receiver.store.sqlite.deliveries import _HEADS
+from receiver.store.sqlite.store import SQLiteStore
 
 HANDLER = "t.h"
 

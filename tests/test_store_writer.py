@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from receiver.errors import StoreError
-from receiver.store.writer import Writer
+from receiver.store.sqlite.writer import Writer
 
 
 def _writer(path: Path, batch_max: int = 1000) -> tuple[Writer, list[int]]:

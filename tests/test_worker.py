@@ -14,7 +14,7 @@ import pytest
 from starlette.applications import Starlette
 
 from receiver import Drop, Retry, Router
-from receiver.registry import Registry
+from receiver.delivery.registry import Registry
 from receiver.store.base import DeliveryFilter, Finish
 from receiver.testing import sample
 

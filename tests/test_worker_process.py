@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from receiver.store.base import DeliveryFilter, NewEvent
-from receiver.store.sqlite import SQLiteStore
+from receiver.store.sqlite.store import SQLiteStore
 
 pytestmark = pytest.mark.process
 TESTS = Path(__file__).parent

@@ -36,8 +36,8 @@ def fake_vocode(host: str, port: int, api_key: str | None) -> None:
     """
     import uvicorn
 
-    from receiver.vocode.fake_api import FakeApi
-    from receiver.vocode.fake_state import FakeState
+    from receiver.vocode.fake.api import FakeApi
+    from receiver.vocode.fake.state import FakeState
 
     url = f"http://{host}:{port}"
     shown_key = "any" if api_key is None else "as given"

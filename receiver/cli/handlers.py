@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from receiver.cli.common import settings_or_exit
+from receiver.delivery.registry import load_registry
 from receiver.errors import ReceiverError
-from receiver.registry import load_registry
 
 
 @click.command()

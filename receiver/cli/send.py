@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.json import JSON
 
 from receiver.events import EVENT_TYPES
-from receiver.vocode.samples import load_sample
+from receiver.vocode.fake.samples import load_sample
 
 
 def _value(text: str) -> Any:

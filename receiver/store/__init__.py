@@ -13,7 +13,7 @@ def create_store(settings: Settings) -> Store:
     """The store named by ``RECEIVER_DATABASE_URL`` (not yet opened)."""
     url = settings.database_url
     if url.startswith("sqlite:///"):
-        from receiver.store.sqlite import SQLiteStore, path_from_url
+        from receiver.store.sqlite.store import SQLiteStore, path_from_url
 
         return SQLiteStore(
             path_from_url(url),
@@ -21,7 +21,7 @@ def create_store(settings: Settings) -> Store:
             batch_max=settings.commit_batch_max,
         )
     if url.startswith(("postgresql://", "postgres://")):
-        from receiver.store.postgres import PostgresStore
+        from receiver.store.postgres.store import PostgresStore
 
         return PostgresStore(
             url, pool_size=settings.database_pool_size, batch_max=settings.commit_batch_max

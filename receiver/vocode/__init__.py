@@ -10,6 +10,7 @@ Example::
 The fake (``receiver.vocode.fake.FakeVocode``) is imported on demand: it pulls in uvicorn.
 """
 
+from receiver.vocode.answers import parse_retry_after
 from receiver.vocode.client import DEFAULT_BASE_URL, Observer, VocodeClient
 from receiver.vocode.models import (
     Call,
@@ -20,7 +21,6 @@ from receiver.vocode.models import (
     InlineAgent,
     ValidationErrorBody,
 )
-from receiver.vocode.outcomes import parse_retry_after
 
 __all__ = [
     "DEFAULT_BASE_URL",

@@ -27,13 +27,13 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from receiver import __version__
 from receiver.errors import SettingsError, VocodeError, VocodeOutcomeUnknown
 from receiver.settings import Settings
-from receiver.vocode.models import Call, CallPage, CreateCallRequest
-from receiver.vocode.outcomes import (
+from receiver.vocode.answers import (
     error_for_response,
     error_for_transport,
     status_class,
     transport_class,
 )
+from receiver.vocode.models import Call, CallPage, CreateCallRequest
 
 DEFAULT_BASE_URL = "https://api.vocode.dev"
 Observer = Callable[[str, str, float], None]

@@ -9,10 +9,10 @@ import random
 from collections import Counter, defaultdict
 
 from receiver import Router
-from receiver.background import running
-from receiver.registry import Registry
+from receiver.delivery.registry import Registry
+from receiver.delivery.worker import Worker
+from receiver.loop import running
 from receiver.store.base import Finish
-from receiver.worker import Worker
 
 CALLS, PER_CALL = 12, 8
 LEASES = {"h": 60.0, "u": 60.0}

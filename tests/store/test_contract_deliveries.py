@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from receiver.context import HandlerContext
+from receiver.delivery.context import HandlerContext
 from receiver.store.base import DeliveryFilter, Finish
 
 LEASE = {"a": 60.0, "b": 60.0, "h": 60.0}

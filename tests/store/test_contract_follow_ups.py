@@ -7,8 +7,8 @@ import asyncio
 import itertools
 import time
 
-from receiver.context import FOLLOW_UP_KEY, FollowUpRequest
-from receiver.sender import Sender
+from receiver.delivery.context import FOLLOW_UP_KEY, FollowUpRequest
+from receiver.follow_ups.sender import Sender
 from receiver.store.base import Finish, FollowUpGuards
 from receiver.vocode.fake import FakeVocode
 

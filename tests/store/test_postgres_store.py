@@ -13,7 +13,7 @@ import pytest
 from receiver.errors import MigrationError
 from receiver.settings import load_settings
 from receiver.store import create_store
-from receiver.store.postgres import LISTENER_NAME, PostgresStore
+from receiver.store.postgres.store import LISTENER_NAME, PostgresStore
 
 pytestmark = pytest.mark.postgres
 
@@ -134,7 +134,7 @@ async def test_an_ordered_claim_reads_one_row_per_call_not_the_backlog(
 ) -> None:
     """While every call's head is running, a claim reads about one row per call, however many
     events wait behind the heads (a skip scan)."""
-    from receiver.store.postgres_deliveries import _CLAIM
+    from receiver.store.postgres.deliveries import _CLAIM
 
     calls, backlog = 100, 40
     for first in range(0, calls * backlog, 500):  # stored in batches, as under load
@@ -166,7 +166,7 @@ def _loops_over_input(plan: dict) -> int:
 async def test_a_finish_reads_its_input_once(store, new_event, store_url) -> None:
     """A batch of finishes reads its input arrays once, not once per row (a nested loop over
     the input costs the square of the batch)."""
-    from receiver.store.postgres_deliveries import _FINISH
+    from receiver.store.postgres.deliveries import _FINISH
 
     for first in range(0, 2000, 500):  # enough rows for the planner to pick an index
         await asyncio.gather(*(
@@ -198,7 +198,7 @@ async def test_a_finish_reads_its_input_once(store, new_event, store_url) -> Non
 async def test_the_store_analyses_its_tables_as_they_grow(store, new_event, store_url) -> None:
     """Once a process has written ANALYZE_FIRST_AT rows the tables get statistics (and cached
     plans are made again), long before autovacuum would look at a new database."""
-    from receiver.store.postgres import ANALYZE_FIRST_AT
+    from receiver.store.postgres.store import ANALYZE_FIRST_AT
 
     conn = await asyncpg.connect(store_url)
     reltuples = "SELECT reltuples FROM pg_class WHERE oid = 'deliveries'::regclass"
@@ -259,7 +259,7 @@ async def test_events_of_one_call_commit_in_the_order_of_their_numbers(
 ) -> None:
     """A batch holding a later event of a call waits for one holding an earlier event of it
     to commit, so no worker ever sees the later event as the call's head in between."""
-    from receiver.store.postgres_intake import insert_events
+    from receiver.store.postgres.intake import insert_events
 
     first = await asyncpg.connect(store_url)
     watch = await asyncpg.connect(store_url)

@@ -17,8 +17,8 @@ from receiver.metrics import Metrics
 from receiver.settings import Settings
 from receiver.vocode import CreateCallRequest, VocodeClient
 from receiver.vocode.fake import FakeVocode
-from receiver.vocode.samples import load_sample
-from receiver.vocode.server_thread import ServerThread
+from receiver.vocode.fake.samples import load_sample
+from receiver.vocode.fake.server_thread import ServerThread
 
 API_KEY = "vk_live_7Hq2Zr9Lx4Pw8Ns1Kd6Vb3Mc5Fj0Ty"  # looks like a real key, so a leak shows
 

@@ -20,7 +20,7 @@ from receiver.errors import (
 )
 from receiver.vocode import CreateCallRequest, VocodeClient
 from receiver.vocode.fake import FakeVocode, Fault
-from receiver.vocode.samples import load_sample
+from receiver.vocode.fake.samples import load_sample
 
 MakeRequest = Callable[..., CreateCallRequest]
 

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from receiver.errors import SettingsError, VocodeError, VocodeOutcomeUnknown
 from receiver.settings import Settings
 from receiver.vocode import CreateCallRequest, VocodeClient
-from receiver.vocode.samples import load_sample
+from receiver.vocode.fake.samples import load_sample
 
 Handler = Callable[[httpx.Request], httpx.Response]
 

@@ -12,7 +12,7 @@ from click.testing import Result
 from receiver.errors import VocodeRateLimited
 from receiver.vocode import VocodeClient
 from receiver.vocode.fake import FakeVocode
-from receiver.vocode.samples import load_sample
+from receiver.vocode.fake.samples import load_sample
 
 LIFE = [
     "event_phone_call_connected",

@@ -17,7 +17,7 @@ from receiver.vocode import (
     ValidationErrorBody,
     parse_retry_after,
 )
-from receiver.vocode.samples import load_sample
+from receiver.vocode.fake.samples import load_sample
 
 AGENT_ID = "0b6f7e0a-91c2-4f1d-8a2b-6c3d4e5f6a7b"
 

@@ -21,9 +21,6 @@ import asyncpg
 import structlog
 
 from receiver.errors import StoreError
-from receiver.store import postgres_deliveries as deliveries
-from receiver.store import postgres_follow_ups as follow_ups
-from receiver.store import postgres_schema as schema
 from receiver.store.base import (
     Claimed,
     DeliveryFilter,
@@ -39,9 +36,10 @@ from receiver.store.base import (
     SchemaState,
     Stored,
 )
-from receiver.store.postgres_batch import Batcher, translated
-from receiver.store.postgres_intake import CHANNEL, insert_events, is_new
-from receiver.store.postgres_listen import Listener
+from receiver.store.postgres import deliveries, follow_ups, schema
+from receiver.store.postgres.batch import Batcher, translated
+from receiver.store.postgres.intake import CHANNEL, insert_events, is_new
+from receiver.store.postgres.listen import Listener
 
 T = TypeVar("T")
 _EVENT_COLUMNS = "id, seq, dedup_key, type, call_id, received_at, method, headers, envelope, raw"

@@ -25,10 +25,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from receiver.vocode.fake_state import FakeState, Fault
+from receiver.vocode.fake.play import call_life, post_events_async
+from receiver.vocode.fake.samples import load_sample
+from receiver.vocode.fake.state import FakeState, Fault
 from receiver.vocode.models import CreateCallRequest
-from receiver.vocode.play import call_life, post_events_async
-from receiver.vocode.samples import load_sample
 
 log = structlog.get_logger("receiver.vocode.fake")
 _faults_adapter = TypeAdapter(list[Fault])

@@ -9,7 +9,7 @@ from typing import Any
 
 from receiver.errors import StoreError
 from receiver.store.base import Claimed, DeliveryFilter, DeliveryRecord, Finish, HandlerStats
-from receiver.store.sqlite_follow_ups import record_follow_ups
+from receiver.store.sqlite.follow_ups import record_follow_ups
 
 _ACTIVE = "('pending', 'running')"
 # Due rows of unordered handlers come from deliveries_due (``+d.handler``: not from an index

@@ -11,7 +11,7 @@ import asyncpg
 from receiver.errors import MigrationError
 from receiver.store.base import SchemaState
 from receiver.store.migrations import POSTGRES as MIGRATIONS
-from receiver.store.postgres_intake import NOW
+from receiver.store.postgres.intake import NOW
 
 _SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('receiver.migrate.' || $1, 0))"
 

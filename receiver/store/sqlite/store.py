@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from receiver.errors import MigrationError, StoreError
-from receiver.store import sqlite_deliveries as deliveries
-from receiver.store import sqlite_follow_ups as follow_ups
 from receiver.store.base import (
     Claimed,
     DeliveryFilter,
@@ -35,7 +33,8 @@ from receiver.store.base import (
     Stored,
 )
 from receiver.store.migrations import SQLITE as MIGRATIONS
-from receiver.store.writer import Writer
+from receiver.store.sqlite import deliveries, follow_ups
+from receiver.store.sqlite.writer import Writer
 
 T = TypeVar("T")
 

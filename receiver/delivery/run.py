@@ -9,11 +9,11 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Literal
 
-from receiver.context import FollowUpRequest, HandlerContext
+from receiver.delivery.backoff import RetryPolicy
+from receiver.delivery.context import FollowUpRequest, HandlerContext
+from receiver.delivery.router import HandlerSpec
+from receiver.delivery.signals import Drop, Retry
 from receiver.events import Event
-from receiver.outcomes import Drop, Retry
-from receiver.retry import RetryPolicy
-from receiver.router import HandlerSpec
 
 Status = Literal["done", "retry", "dropped", "dead", "skipped"]
 MAX_ERROR = 2000

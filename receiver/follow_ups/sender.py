@@ -32,7 +32,8 @@ from typing import Any
 import structlog
 from aiolimiter import AsyncLimiter
 
-from receiver.context import FOLLOW_UP_DEPTH, FOLLOW_UP_KEY
+from receiver.delivery.backoff import RetryPolicy
+from receiver.delivery.context import FOLLOW_UP_DEPTH, FOLLOW_UP_KEY
 from receiver.errors import (
     StoreError,
     VocodeAuthError,
@@ -41,7 +42,6 @@ from receiver.errors import (
     VocodeRateLimited,
     VocodeRejected,
 )
-from receiver.retry import RetryPolicy
 from receiver.settings import Settings
 from receiver.store.base import ClaimedFollowUp, FollowUpGuards
 

@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from receiver.vocode.fake.samples import load_sample
 from receiver.vocode.models import Call, CreateCallRequest
-from receiver.vocode.samples import load_sample
 
 FaultKind = Literal[
     "status", "delay", "commit_then_timeout", "commit_then_drop", "reset_before_commit"

@@ -22,7 +22,7 @@ from receiver.store.base import (
     FollowUpGuards,
     FollowUpRecord,
 )
-from receiver.store.postgres_intake import NOW
+from receiver.store.postgres.intake import NOW
 
 _COLUMNS = """key, event_id, handler, call_id, to_number, from_number, request, not_before,
     depth, status, attempts, next_attempt_at, reconcile, vocode_call_id, reason, sent_at,

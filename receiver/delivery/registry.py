@@ -6,9 +6,9 @@ import importlib
 from collections.abc import Iterable
 from importlib.metadata import entry_points
 
+from receiver.delivery.router import HandlerSpec, Router
 from receiver.errors import HandlerError
 from receiver.events import EVENT_TYPES, UNKNOWN, Event
-from receiver.router import HandlerSpec, Router
 
 ENTRY_POINT_GROUP = "receiver.handlers"
 

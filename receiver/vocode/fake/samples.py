@@ -3,7 +3,7 @@ create-call request, its answer and a 422 answer.
 
 Example::
 
-    from receiver.vocode.samples import load_sample
+    from receiver.vocode.fake.samples import load_sample
 
     body = load_sample("event_message")  # a fresh dict each time
 """

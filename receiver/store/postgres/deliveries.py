@@ -28,8 +28,8 @@ from collections.abc import Iterable
 import asyncpg
 
 from receiver.store.base import Claimed, DeliveryFilter, DeliveryRecord, Finish, HandlerStats
-from receiver.store.postgres_follow_ups import RECORD_CTE, follow_up_columns
-from receiver.store.postgres_intake import NOW
+from receiver.store.postgres.follow_ups import RECORD_CTE, follow_up_columns
+from receiver.store.postgres.intake import NOW
 
 _FINISHED = "('done', 'dropped', 'skipped')"
 _RUNNING = "(d.status = 'pending' AND d.lease_until IS NOT NULL)"

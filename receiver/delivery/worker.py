@@ -25,13 +25,13 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 
-from receiver import dispatch
-from receiver.context import HandlerContext
+from receiver.delivery import run as dispatch
+from receiver.delivery.backoff import RetryPolicy
+from receiver.delivery.context import HandlerContext
+from receiver.delivery.recorder import Recorder
+from receiver.delivery.registry import Registry
 from receiver.errors import StoreError
 from receiver.events import event_adapter
-from receiver.recorder import Recorder
-from receiver.registry import Registry
-from receiver.retry import RetryPolicy
 from receiver.settings import Settings
 from receiver.store.base import Claimed
 

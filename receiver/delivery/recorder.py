@@ -17,7 +17,7 @@ from typing import Any
 
 import structlog
 
-from receiver.dispatch import Attempt, Decision
+from receiver.delivery.run import Attempt, Decision
 from receiver.errors import StoreError
 from receiver.store.base import Claimed, Finish
 

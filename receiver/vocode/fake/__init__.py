@@ -24,11 +24,11 @@ from __future__ import annotations
 from typing import Any
 
 from receiver.vocode.client import VocodeClient
-from receiver.vocode.fake_api import FakeApi, PlayRequest, plan_play
-from receiver.vocode.fake_state import FakeState, Fault
+from receiver.vocode.fake.api import FakeApi, PlayRequest, plan_play
+from receiver.vocode.fake.play import PlayResult, post_events
+from receiver.vocode.fake.server_thread import ServerThread
+from receiver.vocode.fake.state import FakeState, Fault
 from receiver.vocode.models import Call, CreateCallRequest
-from receiver.vocode.play import PlayResult, post_events
-from receiver.vocode.server_thread import ServerThread
 
 __all__ = ["FakeVocode", "Fault", "PlayResult"]
 

@@ -24,9 +24,9 @@ from pydantic import ValidationError
 
 from receiver.errors import RejectedDelivery, StoreError
 from receiver.events import EVENT_TYPES, Event, event_adapter, normalise
+from receiver.intake.signatures import Signatures
 from receiver.metrics import Metrics
 from receiver.settings import Settings
-from receiver.signatures import Signatures
 from receiver.store import NewEvent, Store
 
 log = structlog.get_logger("receiver.intake")
