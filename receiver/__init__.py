@@ -7,8 +7,9 @@ What handler authors use::
 
 __version__ = "0.1.0"
 
-from receiver.delivery.context import FollowUpRequest, HandlerContext
+from receiver.delivery.context import HandlerContext
 from receiver.delivery.router import Router
 from receiver.delivery.signals import Drop, Retry
+from receiver.follow_ups.intent import FollowUpRequest
 
 __all__ = ["Drop", "FollowUpRequest", "HandlerContext", "Retry", "Router", "__version__"]

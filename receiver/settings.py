@@ -5,9 +5,18 @@ This is the only module that reads the environment.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from receiver.errors import SettingsError
@@ -15,6 +24,49 @@ from receiver.events import EVENT_TYPES
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
 DEFAULT_DATABASE_URL = "sqlite:///./receiver.db"
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseUrl:
+    """``RECEIVER_DATABASE_URL``, parsed once: which store, and where.
+
+    ``sqlite:///relative.db`` is a path relative to the working directory and
+    ``sqlite:////abs.db`` an absolute one; ``postgresql://`` (or ``postgres://``) URLs are
+    passed to the driver as they are.
+    """
+
+    url: str
+    dialect: Literal["sqlite", "postgresql"]
+
+    @classmethod
+    def parse(cls, url: str) -> DatabaseUrl:
+        if url.startswith("sqlite:///"):
+            return cls(url, "sqlite")
+        if url.startswith(("postgresql://", "postgres://")):
+            return cls(url, "postgresql")
+        raise ValueError("expected sqlite:///PATH or postgresql://USER@HOST:PORT/DATABASE")
+
+    @property
+    def path(self) -> str:
+        """The SQLite file (``""`` for a PostgreSQL URL)."""
+        return self.url.removeprefix("sqlite:///") if self.dialect == "sqlite" else ""
+
+    @property
+    def scheme(self) -> str:
+        """What a log line may say of it: ``sqlite``, ``postgresql`` or ``postgres``."""
+        return self.url.split(":", 1)[0]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+def _database_url(value: object) -> object:
+    return DatabaseUrl.parse(value) if isinstance(value, str) else value
+
+
+DatabaseUrlSetting = Annotated[
+    DatabaseUrl, NoDecode, BeforeValidator(_database_url), PlainSerializer(str, return_type=str)
+]
 
 
 def _split(value: object) -> object:
@@ -26,7 +78,9 @@ def _split(value: object) -> object:
 class Settings(BaseSettings):
     """Every setting of the service. Build with :func:`load_settings`."""
 
-    model_config = SettingsConfigDict(env_prefix="RECEIVER_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="RECEIVER_", frozen=True, extra="ignore", arbitrary_types_allowed=True
+    )
 
     # intake
     tokens: CommaList = ()
@@ -38,7 +92,7 @@ class Settings(BaseSettings):
     subscriptions: CommaList = EVENT_TYPES
 
     # store
-    database_url: str = DEFAULT_DATABASE_URL
+    database_url: DatabaseUrlSetting = DatabaseUrl.parse(DEFAULT_DATABASE_URL)
     sqlite_synchronous: Literal["FULL", "NORMAL", "EXTRA"] = "FULL"
     commit_batch_max: Annotated[int, Field(ge=1, le=10_000)] = 1000
     database_pool_size: Annotated[int, Field(ge=1, le=1000)] = 10  # PostgreSQL, per process

@@ -21,10 +21,11 @@ from importlib import resources
 from typing import Any
 
 from receiver.delivery import run as dispatch
-from receiver.delivery.context import FollowUpRequest, HandlerContext
+from receiver.delivery.context import HandlerContext
 from receiver.delivery.registry import Registry
 from receiver.delivery.router import Router
 from receiver.events import EVENT_TYPES, Event, event_adapter
+from receiver.follow_ups.intent import FollowUpRequest
 
 
 def sample(event_type: str) -> dict[str, Any]:

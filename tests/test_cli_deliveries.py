@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 
-from receiver.store.base import DeliveryFilter, Finish, NewEvent
+from receiver.store.records import DeliveryFilter, Finish, NewEvent
 from receiver.store.sqlite.store import SQLiteStore
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from receiver.app import create_app
 from receiver.settings import Settings
-from receiver.store.migrations import SQLITE as MIGRATIONS
+from receiver.store.sqlite.schema import VERSIONS as MIGRATIONS
 
 Deliver = Callable[..., list[str]]
 

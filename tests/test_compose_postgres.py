@@ -36,7 +36,7 @@ def test_workers_run_on_the_bundled_postgres(services: dict[str, Any], monkeypat
         assert key.removeprefix("RECEIVER_").lower() in Settings.model_fields, key
         monkeypatch.setenv(key, _default(str(value)))
     settings = load_settings()
-    assert settings.database_url.startswith("postgresql://receiver:receiver@postgres:5432/")
+    assert str(settings.database_url).startswith("postgresql://receiver:receiver@postgres:5432/")
     assert settings.host == "0.0.0.0"
 
 

@@ -27,7 +27,7 @@ from receiver.metrics import (
     Metrics,
     status_label,
 )
-from receiver.store.base import HandlerStats
+from receiver.store.records import HandlerStats
 
 JSON = {"content-type": "application/json"}
 REQUESTS = "receiver_webhook_requests_total"

@@ -29,7 +29,7 @@ import pytest
 from fixture_pg_handlers import PROOF_TABLE
 from keepalive_client import KeepAlive
 
-from receiver.delivery.context import FOLLOW_UP_KEY
+from receiver.follow_ups.intent import FOLLOW_UP_KEY
 from receiver.vocode.fake import FakeVocode
 
 pytestmark = [pytest.mark.process, pytest.mark.postgres]

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from receiver.delivery.context import FOLLOW_UP_DEPTH, FOLLOW_UP_KEY, FollowUpRequest
+from receiver.follow_ups.intent import FOLLOW_UP_DEPTH, FOLLOW_UP_KEY, FollowUpRequest
 from receiver.follow_ups.sender import Sender
 from receiver.metrics import Metrics
 from receiver.settings import Settings
-from receiver.store.base import Finish, NewEvent
+from receiver.store.records import Finish, NewEvent
 from receiver.store.sqlite.store import SQLiteStore
 from receiver.vocode.fake import FakeVocode, Fault
 

@@ -14,7 +14,7 @@ LONG = "a-token-of-sixteen+"
 def test_defaults() -> None:
     """Unset, the service stores in ./receiver.db, takes GET and POST, 1 MiB, all eight types."""
     settings = load_settings()
-    assert settings.database_url == DEFAULT_DATABASE_URL == "sqlite:///./receiver.db"
+    assert str(settings.database_url) == DEFAULT_DATABASE_URL == "sqlite:///./receiver.db"
     assert settings.methods == ("GET", "POST")
     assert settings.max_body_bytes == 1024 * 1024
     assert settings.subscriptions == EVENT_TYPES
@@ -35,7 +35,7 @@ def test_read_from_the_environment(monkeypatch) -> None:
     assert settings.subscriptions == ("event_message", "event_recording")
     assert settings.methods == ("POST",)
     assert settings.max_body_bytes == 2048
-    assert settings.database_url == "sqlite:////tmp/x.db"
+    assert str(settings.database_url) == "sqlite:////tmp/x.db"
 
 
 @pytest.mark.parametrize(
@@ -100,3 +100,17 @@ def test_settings_are_frozen() -> None:
     settings = load_settings()
     with pytest.raises(ValueError):
         settings.max_body_bytes = 1  # type: ignore[misc]
+
+
+def test_database_url_is_parsed_once() -> None:
+    """``sqlite:///rel.db`` is a relative path and ``sqlite:////abs.db`` an absolute one;
+    both PostgreSQL spellings name the PostgreSQL store; anything else is refused."""
+    assert load_settings(database_url="sqlite:///./receiver.db").database_url.path == (
+        "./receiver.db"
+    )
+    absolute = load_settings(database_url="sqlite:////var/lib/receiver.db").database_url
+    assert (absolute.dialect, absolute.path) == ("sqlite", "/var/lib/receiver.db")
+    for url in ("postgresql://u@db/r", "postgres://u@db/r"):
+        assert load_settings(database_url=url).database_url.dialect == "postgresql"
+    with pytest.raises(SettingsError, match="RECEIVER_DATABASE_URL: expected sqlite:///"):
+        load_settings(database_url="mysql://db/receiver")

@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 
 from receiver import Drop, Retry, Router
 from receiver.delivery.registry import Registry
-from receiver.store.base import DeliveryFilter, Finish
+from receiver.store.records import DeliveryFilter, Finish
 from receiver.testing import sample
 
 FAST = dict(poll_interval_seconds=0.05, retry_base_seconds=0.01, retry_cap_seconds=0.05)
@@ -272,7 +272,7 @@ async def test_follow_ups_are_recorded_once_with_success_only(harness, read_rows
 
 async def test_stale_finish_is_refused(store) -> None:
     """A worker whose lease was taken over cannot mark the delivery done (fencing)."""
-    from receiver.store.base import NewEvent
+    from receiver.store.records import NewEvent
 
     await store.add_event(
         NewEvent(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from receiver.store.base import DeliveryFilter, NewEvent
+from receiver.store.records import DeliveryFilter, NewEvent
 from receiver.store.sqlite.store import SQLiteStore
 
 pytestmark = pytest.mark.process

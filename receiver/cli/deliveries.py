@@ -14,7 +14,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from receiver.cli.common import run_with_store
-from receiver.store.base import DeliveryFilter, DeliveryRecord
+from receiver.store.records import DeliveryFilter, DeliveryRecord
 
 STATUSES = ("pending", "running", "done", "dropped", "skipped", "dead")
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from receiver.cli.common import run_with_store
-from receiver.store.base import FollowUpRecord
+from receiver.store.records import FollowUpRecord
 
 STATUSES = (
     "pending", "sending", "created", "rejected", "held", "refused", "suppressed", "cancelled",

@@ -59,7 +59,7 @@ def serve(host: str | None, port: int | None, print_url: bool) -> None:
             file=sys.stderr,
             flush=True,
         )
-    log.info("serving", host=host, port=port, database=settings.database_url.split(":", 1)[0])
+    log.info("serving", host=host, port=port, database=settings.database_url.scheme)
     _run(app, host, port)
 
 

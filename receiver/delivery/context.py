@@ -13,43 +13,12 @@ Example::
 from __future__ import annotations
 
 import time
-from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
-FOLLOW_UP_KEY = "receiver_follow_up_key"
-FOLLOW_UP_DEPTH = "receiver_follow_up_depth"
-
-
-@dataclass(frozen=True, slots=True)
-class FollowUpRequest:
-    """A follow-up call a handler asked for; recorded when its delivery succeeds."""
-
-    key: str
-    call_id: str  # the call whose event asked for it
-    to_number: str
-    from_number: str
-    agent: str | dict[str, Any]
-    context: dict[str, str]
-    not_before: float
-    options: dict[str, Any]  # other create-call fields: on_no_human_answer, hipaa_compliant, ...
-
-    def body(self) -> dict[str, Any]:
-        """The ``POST /v1/calls/create`` body it asks for (the key is added when sent)."""
-        return {
-            **self.options,
-            "to_number": self.to_number,
-            "from_number": self.from_number,
-            "agent": self.agent,
-            "context": self.context,
-        }
-
-    def __await__(self) -> Generator[Any, None, FollowUpRequest]:
-        # ``await ctx.follow_up(...)`` and plain ``ctx.follow_up(...)`` (sync handlers) both work
-        return self
-        yield  # pragma: no cover - makes this a generator
+from receiver.follow_ups.intent import FollowUpRequest, intent_key
 
 
 @dataclass
@@ -80,7 +49,7 @@ class HandlerContext:
         The request is keyed by (event, handler, its rank in this run): a retried or
         replayed handler asking again records nothing new, so nobody is called twice.
         """
-        key = f"{self.event_id}/{self.handler}/{len(self.follow_ups) + 1}"
+        key = intent_key(self.event_id, self.handler, len(self.follow_ups) + 1)
         request = FollowUpRequest(
             key=key,
             call_id=self.call_id,

@@ -19,7 +19,7 @@ import structlog
 
 from receiver.delivery.run import Attempt, Decision
 from receiver.errors import StoreError
-from receiver.store.base import Claimed, Finish
+from receiver.store.records import Claimed, Finish
 
 log = structlog.get_logger("receiver.worker")
 

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from receiver.delivery.backoff import RetryPolicy
-from receiver.delivery.context import FollowUpRequest, HandlerContext
+from receiver.delivery.context import HandlerContext
 from receiver.delivery.router import HandlerSpec
 from receiver.delivery.signals import Drop, Retry
 from receiver.events import Event
+from receiver.follow_ups.intent import FollowUpRequest
 
 Status = Literal["done", "retry", "dropped", "dead", "skipped"]
 MAX_ERROR = 2000

@@ -33,7 +33,7 @@ from receiver.delivery.registry import Registry
 from receiver.errors import StoreError
 from receiver.events import event_adapter
 from receiver.settings import Settings
-from receiver.store.base import Claimed
+from receiver.store.records import Claimed
 
 log = structlog.get_logger("receiver.worker")
 

@@ -33,7 +33,6 @@ import structlog
 from aiolimiter import AsyncLimiter
 
 from receiver.delivery.backoff import RetryPolicy
-from receiver.delivery.context import FOLLOW_UP_DEPTH, FOLLOW_UP_KEY
 from receiver.errors import (
     StoreError,
     VocodeAuthError,
@@ -42,8 +41,10 @@ from receiver.errors import (
     VocodeRateLimited,
     VocodeRejected,
 )
+from receiver.follow_ups.guards import FollowUpGuards
+from receiver.follow_ups.intent import FOLLOW_UP_DEPTH, FOLLOW_UP_KEY
 from receiver.settings import Settings
-from receiver.store.base import ClaimedFollowUp, FollowUpGuards
+from receiver.store.records import ClaimedFollowUp
 
 log = structlog.get_logger("receiver.sender")
 

@@ -18,7 +18,7 @@ import pytest
 
 from receiver.settings import Settings, load_settings
 from receiver.store import Store, create_store
-from receiver.store.base import NewEvent
+from receiver.store.records import NewEvent
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),

@@ -12,7 +12,7 @@ from receiver import Router
 from receiver.delivery.registry import Registry
 from receiver.delivery.worker import Worker
 from receiver.loop import running
-from receiver.store.base import Finish
+from receiver.store.records import Finish
 
 CALLS, PER_CALL = 12, 8
 LEASES = {"h": 60.0, "u": 60.0}

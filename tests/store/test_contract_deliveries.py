@@ -6,7 +6,9 @@ import asyncio
 import time
 
 from receiver.delivery.context import HandlerContext
-from receiver.store.base import DeliveryFilter, Finish
+from receiver.errors import StoreError
+from receiver.follow_ups.intent import FollowUpRequest
+from receiver.store.records import DeliveryFilter, Finish
 
 LEASE = {"a": 60.0, "b": 60.0, "h": 60.0}
 
@@ -214,3 +216,26 @@ async def test_follow_ups_of_a_replay_without_side_effects_are_suppressed(
     finish = Finish(c.id, 1, "done", follow_ups=_asks_for_a_call(event_id, 1), side_effects=False)
     assert await store.finish(finish)
     assert await sql("SELECT status FROM follow_ups") == [("suppressed",)]
+
+
+async def test_finish_many_records_each_on_its_own(store, new_event, sql) -> None:
+    """A result that cannot be written is answered its error; the others are recorded."""
+    for n in range(3):
+        await add(store, new_event, n, call=f"c{n}")
+    a, b, c = sorted(await store.claim({"h": 3}, frozenset(), LEASE), key=lambda d: d.id)
+
+    def follow_up(key: str, context: dict) -> FollowUpRequest:
+        return FollowUpRequest(key, "c1", "+15555550123", "+15555550199", "agent-1", context,
+                               time.time(), {})  # fmt: skip
+
+    answers = await store.finish_many(
+        [
+            Finish(a.id, a.attempt, "done", follow_ups=(follow_up("a/h/1", {"n": "1"}),)),
+            Finish(b.id, b.attempt, "done", follow_ups=(follow_up("b/h/1", {"x": object()}),)),
+            Finish(c.id, c.attempt + 1, "done"),  # not this attempt's lease any more
+        ]
+    )
+    assert answers[0] is True and isinstance(answers[1], StoreError) and answers[2] is False
+    records = {d.id: d.status for d in await store.list_deliveries(DeliveryFilter())}
+    assert (records[a.id], records[b.id], records[c.id]) == ("done", "running", "running")
+    assert await sql("SELECT key FROM follow_ups") == [("a/h/1",)]

@@ -7,9 +7,10 @@ import asyncio
 import itertools
 import time
 
-from receiver.delivery.context import FOLLOW_UP_KEY, FollowUpRequest
+from receiver.follow_ups.guards import FollowUpGuards
+from receiver.follow_ups.intent import FOLLOW_UP_KEY, FollowUpRequest
 from receiver.follow_ups.sender import Sender
-from receiver.store.base import Finish, FollowUpGuards
+from receiver.store.records import Finish
 from receiver.vocode.fake import FakeVocode
 
 GUARDS = FollowUpGuards(max_per_number=3, max_depth=2)

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from receiver.cli import main as cli_main
 from receiver.settings import load_settings
 from receiver.store import create_store
-from receiver.store.base import DeliveryFilter, Finish, Purged
+from receiver.store.records import DeliveryFilter, Finish, Purged
 
 LEASE = {"a": 60.0, "b": 60.0}
 

@@ -7,7 +7,8 @@ import asyncio
 import pytest
 
 from receiver.errors import MigrationError
-from receiver.store.migrations import POSTGRES, SQLITE
+from receiver.store.postgres.schema import VERSIONS as POSTGRES
+from receiver.store.sqlite.schema import VERSIONS as SQLITE
 
 
 def test_both_backends_know_the_same_versions() -> None:

@@ -134,7 +134,7 @@ async def test_an_ordered_claim_reads_one_row_per_call_not_the_backlog(
 ) -> None:
     """While every call's head is running, a claim reads about one row per call, however many
     events wait behind the heads (a skip scan)."""
-    from receiver.store.postgres.deliveries import _CLAIM
+    from receiver.store.postgres.claims import _CLAIM
 
     calls, backlog = 100, 40
     for first in range(0, calls * backlog, 500):  # stored in batches, as under load
@@ -166,7 +166,7 @@ def _loops_over_input(plan: dict) -> int:
 async def test_a_finish_reads_its_input_once(store, new_event, store_url) -> None:
     """A batch of finishes reads its input arrays once, not once per row (a nested loop over
     the input costs the square of the batch)."""
-    from receiver.store.postgres.deliveries import _FINISH
+    from receiver.store.postgres.claims import _FINISH
 
     for first in range(0, 2000, 500):  # enough rows for the planner to pick an index
         await asyncio.gather(*(
@@ -217,7 +217,7 @@ async def test_the_store_analyses_its_tables_as_they_grow(store, new_event, stor
 async def test_ordered_claims_go_round_the_calls(store, new_event) -> None:
     """Successive claims of an ordered handler start after the call the last one took: with
     heads due alike, every call with work waiting gets a turn before any gets a second."""
-    from receiver.store.base import Finish
+    from receiver.store.records import Finish
 
     for n in range(15):
         await store.add_event(new_event(n, call_id=f"c{n % 5}", handlers=("h",)))

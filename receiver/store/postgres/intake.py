@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncpg
 
 from receiver.errors import StoreError
-from receiver.store.base import NewEvent, Stored
+from receiver.store.records import NewEvent, Stored
 
 CHANNEL = "receiver_deliveries"  # NOTIFY'd when deliveries become due
 NOW = "extract(epoch FROM clock_timestamp())::float8"

@@ -1,10 +1,11 @@
 """The shared store: PostgreSQL through asyncpg, for several receiver and worker processes.
 
 Every process keeps a pool of ``RECEIVER_DATABASE_POOL_SIZE`` connections and one more that
-LISTENs. New events and finished deliveries are committed in groups (:mod:`postgres_batch`);
-claims lock due rows with ``FOR UPDATE SKIP LOCKED``; a commit that makes deliveries due sends
-a NOTIFY that wakes the workers of every process. Schema versions are applied at start-up
-under an advisory lock, so processes starting together apply each version once.
+LISTENs. New events and finished deliveries are committed in groups (:mod:`.batch`); claims
+lock due rows with ``FOR UPDATE SKIP LOCKED``; a commit that makes deliveries due sends a
+NOTIFY that wakes the workers of every process. Plans (:mod:`receiver.store.plans`) run in a
+transaction on a pooled connection; schema versions are applied under an advisory lock, so
+processes starting together apply each version once.
 
 A ``search_path`` query parameter in the URL (``postgresql://host/db?search_path=receiver``)
 keeps the tables in that schema.
@@ -13,7 +14,8 @@ keeps the tables in that schema.
 from __future__ import annotations
 
 import asyncio
-import json
+import functools
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -21,53 +23,43 @@ import asyncpg
 import structlog
 
 from receiver.errors import StoreError
-from receiver.store.base import (
-    Claimed,
-    DeliveryFilter,
-    DeliveryRecord,
-    EventRecord,
-    Finish,
-    FollowUpClaim,
-    FollowUpGuards,
-    FollowUpRecord,
-    HandlerStats,
-    NewEvent,
-    Purged,
-    SchemaState,
-    Stored,
-)
-from receiver.store.postgres import deliveries, follow_ups, schema
+from receiver.store.core import PlanFactory, SqlStore
+from receiver.store.plans import Driver, Execute, Fetch, Plan, Step
+from receiver.store.postgres import claims
 from receiver.store.postgres.batch import Batcher, translated
 from receiver.store.postgres.intake import CHANNEL, insert_events, is_new
 from receiver.store.postgres.listen import Listener
+from receiver.store.postgres.queries import QUERIES
+from receiver.store.records import Claimed, ClaimRequest, Finish, NewEvent, Stored
 
 T = TypeVar("T")
-_EVENT_COLUMNS = "id, seq, dedup_key, type, call_id, received_at, method, headers, envelope, raw"
 LISTENER_NAME = "vocode-receiver listener"
 ANALYZE_FIRST_AT = 1000  # rows written by this process before its first ANALYZE
 log = structlog.get_logger("receiver.store")
 
 
-class PostgresStore:
+class PostgresStore(SqlStore):
     """The :class:`~receiver.store.base.Store` on a PostgreSQL database."""
+
+    queries = QUERIES
 
     def __init__(
         self, url: str, *, pool_size: int = 10, batch_max: int = 1000, listen: bool = True
     ) -> None:
+        super().__init__()
         self.url = url
         self._pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
         self._events: Batcher[NewEvent, Stored] = Batcher(insert_events, batch_max, "intake")
-        self._finishes: Batcher[Finish, bool] = Batcher(deliveries.finish, batch_max, "finish")
+        self._finishes: Batcher[Finish, bool] = Batcher(claims.finish, batch_max, "finish")
         self._events.after_commit = self._events_committed
         self._finishes.after_commit = lambda items, results: self._notify()
         self._listener = Listener(self._connect, CHANNEL, self._notify) if listen else None
-        self.on_commit: list[Callable[[], None]] = []
         self._added, self._analyze_at = 0, float(ANALYZE_FIRST_AT)
         self._cursors: dict[str, str] = {}  # per ordered handler: where the next claim looks
         self._analyzing: asyncio.Task[None] | None = None
 
-    # lifecycle ---------------------------------------------------------------------------
+    # lifecycle --------------------------------------------------------------------------------
 
     def _connect(self) -> Awaitable[asyncpg.Connection]:
         settings = {"application_name": LISTENER_NAME}  # visible in pg_stat_activity
@@ -107,10 +99,6 @@ class PostgresStore:
         if pool is not None:
             await pool.close()
 
-    def _notify(self) -> None:
-        for callback in list(self.on_commit):
-            callback()
-
     def _events_committed(self, events: list[NewEvent], results: list[Any]) -> None:
         stored = [e for e, r in zip(events, results, strict=True) if is_new(r)]
         deliveries_made = sum(len(e.handlers) for e in stored)
@@ -136,11 +124,15 @@ class PostgresStore:
 
     async def _analyze(self) -> None:
         try:  # SKIP_LOCKED: when another process is analysing them, that one will do
-            await self._run(lambda conn: conn.execute("ANALYZE (SKIP_LOCKED) events, deliveries"))
+            await self._with_connection(
+                lambda conn: conn.execute("ANALYZE (SKIP_LOCKED) events, deliveries")
+            )
         except StoreError as exc:
             log.warning("store_analyze_failed", error=str(exc))
 
-    async def _run(self, fn: Callable[[asyncpg.Connection], Awaitable[T]], tx: bool = False) -> T:
+    async def _with_connection(
+        self, fn: Callable[[asyncpg.Connection], Awaitable[T]], tx: bool = False
+    ) -> T:
         if self._pool is None:
             raise StoreError("the store is closed")
         with translated():
@@ -150,74 +142,30 @@ class PostgresStore:
                 async with conn.transaction():
                     return await fn(conn)
 
-    async def _notify_all(self, conn: asyncpg.Connection) -> None:
-        """Wake workers in every process when the caller's transaction commits."""
-        await conn.execute("SELECT pg_notify($1, '')", CHANNEL)
+    # primitives -------------------------------------------------------------------------------
 
-    # schema ------------------------------------------------------------------------------
+    async def _read(self, plan: PlanFactory[T]) -> T:
+        return await self._with_connection(lambda conn: run_plan(conn, plan()))
 
-    async def migrate(self) -> SchemaState:
-        return await self._run(schema.migrate, tx=True)
+    async def _write(self, plan: PlanFactory[T], *, notify: bool = False) -> T:
+        async def run(conn: asyncpg.Connection) -> T:
+            answer = await run_plan(conn, plan())
+            if notify:  # wakes the workers of every process when this commits
+                await conn.execute("SELECT pg_notify($1, '')", CHANNEL)
+            return answer
 
-    async def schema_state(self) -> SchemaState:
-        return await self._run(schema.schema_state)
-
-    async def ping(self) -> None:
-        await self._run(lambda conn: conn.fetchval("SELECT 1"))
-
-    # events ------------------------------------------------------------------------------
+        answer = await self._with_connection(run, tx=True)
+        if notify:
+            self._notify()
+        return answer
 
     async def add_event(self, event: NewEvent) -> Stored:
         return await self._events.submit(event)
 
-    async def get_event(self, event_id: str) -> EventRecord | None:
-        sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE id = $1"
-        row = await self._run(lambda conn: conn.fetchrow(sql, event_id))
-        return _event(row) if row else None
-
-    async def list_events(
-        self, *, type: str | None = None, call_id: str | None = None, limit: int = 50
-    ) -> list[EventRecord]:
-        where, args = [], []
-        for column, value in (("type", type), ("call_id", call_id)):
-            if value is not None:
-                args.append(value)
-                where.append(f"{column} = ${len(args)}")
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        args.append(limit)
-        sql = f"SELECT {_EVENT_COLUMNS} FROM events {clause} ORDER BY seq DESC LIMIT ${len(args)}"
-        rows = await self._run(lambda conn: conn.fetch(sql, *args))
-        return [_event(row) for row in rows]
-
-    async def count_events(self) -> int:
-        return await self._run(lambda conn: conn.fetchval("SELECT count(*) FROM events"))
-
-    async def purge(self, before: float, *, batch_size: int = 1000) -> Purged:
-        """Walk the events in seq order, one short transaction per ``batch_size`` of them."""
-        removed = events = 0
-        after: int | None = 0
-        while after is not None:
-            d, e, after = await self._run(
-                lambda c, a=after: deliveries.purge_chunk(c, before, a, batch_size), tx=True
-            )
-            removed, events = removed + d, events + e
-        return Purged(deliveries=removed, events=events)
-
-    # deliveries ---------------------------------------------------------------------------
-
-    async def claim(
-        self,
-        slots: dict[str, int],
-        ordered: frozenset[str],
-        leases: dict[str, float],
-        limit: int | None = None,
-    ) -> list[Claimed]:
-        return await self._run(
-            lambda conn: deliveries.claim(conn, slots, ordered, leases, limit, self._cursors)
+    async def _claim(self, request: ClaimRequest) -> list[Claimed]:
+        return await self._with_connection(
+            lambda conn: claims.claim(conn, request, self._cursors)
         )
-
-    async def finish(self, result: Finish) -> bool:
-        return await self._finishes.submit(result)
 
     async def finish_many(self, results: list[Finish]) -> list[bool | StoreError]:
         """One transaction for all of them (and whatever else is finishing meanwhile)."""
@@ -229,88 +177,48 @@ class PostgresStore:
             raise errors[0]
         return [a if isinstance(a, bool) else _store_error(a) for a in answers]
 
-    async def release(self, claims: list[tuple[int, int]]) -> None:
-        async def run(conn: asyncpg.Connection) -> None:
-            await deliveries.release(conn, claims)
-            await self._notify_all(conn)
 
-        await self._run(run, tx=True)
-        self._notify()
+async def run_plan(conn: asyncpg.Connection, plan: Plan[T]) -> T:
+    """Run ``plan``'s statements on ``conn`` (in the caller's transaction, if any)."""
+    driver = Driver(plan)
+    while not driver.done:
+        try:
+            result = await _run_step(conn, driver.step)
+        except asyncpg.PostgresError as exc:
+            driver.throw(exc)
+        else:
+            driver.send(result)
+    return driver.value  # type: ignore[return-value]  # done: value is the plan's answer
 
-    async def requeue(self, ids: list[int], *, side_effects: bool = True) -> int:
-        async def run(conn: asyncpg.Connection) -> int:
-            count = await deliveries.requeue(conn, ids, side_effects)
-            await self._notify_all(conn)
-            return count
 
-        count = await self._run(run, tx=True)
-        self._notify()
-        return count
+async def _run_step(conn: asyncpg.Connection, step: Step) -> Any:
+    if isinstance(step, Fetch | Execute):
+        sql, names = positional(step.sql)
+        args = [step.params[name] for name in names]
+        if isinstance(step, Fetch):
+            return await conn.fetch(sql, *args)
+        status = await conn.execute(sql, *args)
+        count = status.rsplit(" ", 1)[-1]
+        return int(count) if count.isdigit() else 0
+    await conn.execute(step.sql)  # a script: several statements, no parameters
+    return None
 
-    async def list_deliveries(self, where: DeliveryFilter) -> list[DeliveryRecord]:
-        return await self._run(lambda conn: deliveries.list_deliveries(conn, where))
 
-    async def get_delivery(self, delivery_id: int) -> DeliveryRecord | None:
-        found = await self.list_deliveries(DeliveryFilter(ids=(delivery_id,)))
-        return found[0] if found else None
+_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
-    async def delivery_stats(self) -> dict[str, HandlerStats]:
-        return await self._run(deliveries.stats)
 
-    # follow-ups ---------------------------------------------------------------------------
+@functools.lru_cache(maxsize=256)
+def positional(sql: str) -> tuple[str, tuple[str, ...]]:
+    """``:name`` parameters to asyncpg's ``$n`` (a ``::type`` cast is left alone), and the
+    names in the order of their numbers."""
+    names: list[str] = []
 
-    async def claim_follow_ups(
-        self, limit: int, lease: float, guards: FollowUpGuards
-    ) -> FollowUpClaim:
-        return await self._run(lambda c: follow_ups.claim(c, limit, lease, guards), tx=True)
+    def number(match: re.Match[str]) -> str:
+        if match[1] not in names:
+            names.append(match[1])
+        return f"${names.index(match[1]) + 1}"
 
-    async def complete_follow_up(
-        self,
-        key: str,
-        attempt: int,
-        status: str,
-        *,
-        vocode_call_id: str | None = None,
-        reason: str | None = None,
-        next_attempt_at: float | None = None,
-        reconcile: bool = False,
-    ) -> bool:
-        return await self._run(
-            lambda c: follow_ups.complete(
-                c, key, attempt, status, vocode_call_id, reason, next_attempt_at, reconcile
-            )
-        )
-
-    async def list_follow_ups(
-        self, *, status: str | None = None, limit: int = 50
-    ) -> list[FollowUpRecord]:
-        return await self._run(lambda c: follow_ups.list_follow_ups(c, status, None, limit))
-
-    async def get_follow_up(self, key: str) -> FollowUpRecord | None:
-        found = await self._run(lambda c: follow_ups.list_follow_ups(c, None, key, 1))
-        return found[0] if found else None
-
-    async def release_follow_up(self, key: str) -> bool:
-        async def run(conn: asyncpg.Connection) -> bool:
-            released = await follow_ups.release(conn, key)
-            await self._notify_all(conn)
-            return released
-
-        released = await self._run(run, tx=True)
-        self._notify()
-        return released
-
-    async def cancel_follow_up(self, key: str) -> bool:
-        return await self._run(lambda c: follow_ups.cancel(c, key))
-
-    async def dnc_add(self, number: str, reason: str | None = None) -> None:
-        await self._run(lambda c: follow_ups.dnc_add(c, number, reason))
-
-    async def dnc_remove(self, number: str) -> bool:
-        return await self._run(lambda c: follow_ups.dnc_remove(c, number))
-
-    async def dnc_list(self) -> list[tuple[str, str | None, float]]:
-        return await self._run(follow_ups.dnc_list)
+    return _PARAM.sub(number, sql), tuple(names)
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
@@ -321,18 +229,3 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 
 def _store_error(exc: BaseException) -> StoreError:
     return exc if isinstance(exc, StoreError) else StoreError(f"PostgreSQL: {exc}")
-
-
-def _event(row: Any) -> EventRecord:
-    return EventRecord(
-        id=row["id"],
-        seq=row["seq"],
-        dedup_key=row["dedup_key"],
-        type=row["type"],
-        call_id=row["call_id"],
-        received_at=row["received_at"],
-        method=row["method"],
-        headers=json.loads(row["headers"]),
-        envelope=json.loads(row["envelope"]),
-        raw=bytes(row["raw"]),
-    )

@@ -1,4 +1,4 @@
-"""Delivery operations of the PostgreSQL store.
+"""Claims and finishes on PostgreSQL: the two busiest statements, each one statement.
 
 Claims are one statement: for each handler, its due rows are locked with ``FOR UPDATE SKIP
 LOCKED`` (so concurrent workers never wait for each other and never take the same row) and
@@ -21,18 +21,39 @@ due again.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable
+from typing import Any
 
 import asyncpg
 
-from receiver.store.base import Claimed, DeliveryFilter, DeliveryRecord, Finish, HandlerStats
-from receiver.store.postgres.follow_ups import RECORD_CTE, follow_up_columns
+from receiver.store import rows
 from receiver.store.postgres.intake import NOW
+from receiver.store.postgres.queries import RUNNING
+from receiver.store.records import Claimed, ClaimRequest, Finish
 
-_FINISHED = "('done', 'dropped', 'skipped')"
-_RUNNING = "(d.status = 'pending' AND d.lease_until IS NOT NULL)"
+# Inside the finish statement (postgres_deliveries): the intents of the attempts recorded
+# there (``updated``), numbered from $6, written in the same implicit transaction.
+RECORD_CTE = """
+recorded AS (
+    INSERT INTO follow_ups (key, event_id, handler, call_id, to_number, from_number, request,
+                            not_before, depth, status, next_attempt_at, created_at, updated_at)
+    SELECT r.key, r.event_id, r.handler, r.call_id, r.to_number, r.from_number,
+           r.request::json, r.not_before,
+           coalesce((SELECT p.depth FROM follow_ups p WHERE p.vocode_call_id = r.call_id
+                     LIMIT 1), 0) + 1,
+           r.status, r.not_before, now.t, now.t
+    FROM unnest($6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
+                $12::text[], $13::text[], $14::float8[], $15::text[])
+        AS r(delivery, key, event_id, handler, call_id, to_number, from_number, request,
+             not_before, status)
+    CROSS JOIN now
+    WHERE r.delivery = any(ARRAY(SELECT id FROM updated))  -- a join compared every pair
+    ON CONFLICT (key) DO NOTHING
+)"""
+
+
+_RUNNING = RUNNING
 _HEAD = "d.handler, d.call_id, d.id, d.attempts, d.status, d.next_attempt_at, d.lease_until"
 _DUE = "d.status = 'pending' AND d.next_attempt_at <= {t} AND coalesce(d.lease_until, 0) <= {t}"
 
@@ -100,8 +121,8 @@ UPDATE deliveries d
 SET attempts = d.attempts + 1, updated_at = (SELECT t FROM now),
     lease_until = (SELECT t FROM now) + (SELECT w.lease FROM w WHERE w.handler = d.handler)
 WHERE d.id = any(ARRAY(SELECT id FROM picked))  -- by the primary key, whatever the estimates
-RETURNING d.id, d.attempts, d.handler, d.event_id, d.call_id, d.side_effects,
-    (SELECT e.envelope FROM events e WHERE e.seq = d.event_seq) AS envelope
+RETURNING d.id, d.attempts, d.handler, d.event_id, d.call_id,
+    (SELECT e.envelope FROM events e WHERE e.seq = d.event_seq) AS envelope, d.side_effects
 """
 
 # One statement records the attempts and the follow-ups of those it recorded: atomic without
@@ -126,45 +147,18 @@ updated AS (
 SELECT id FROM updated
 """
 
-_RELEASE = f"""
-UPDATE deliveries d
-SET attempts = d.attempts - 1, lease_until = NULL, updated_at = {NOW}
-FROM unnest($1::bigint[], $2::int[]) AS r(id, attempt)
-WHERE d.id = r.id AND d.attempts = r.attempt AND {_RUNNING}
-"""
-
-_REQUEUE = f"""
-UPDATE deliveries d SET status = 'pending', attempts = 0, lease_until = NULL,
-    next_attempt_at = {NOW}, side_effects = $2, updated_at = {NOW}
-WHERE d.id = any($1::bigint[]) AND NOT {_RUNNING}
-"""
-
-# as the records show it: a leased row is running, and its next attempt is when its lease ends
-_COLUMNS = f"""d.id, d.event_id, e.type, d.handler, d.call_id,
-    CASE WHEN {_RUNNING} THEN 'running' ELSE d.status END,
-    d.attempts, CASE WHEN {_RUNNING} THEN d.lease_until ELSE d.next_attempt_at END,
-    d.lease_until, d.last_error, d.side_effects, d.created_at, d.updated_at"""
-_STATUS = {
-    "running": _RUNNING,
-    "pending": "(d.status = 'pending' AND d.lease_until IS NULL)",
-}
-
 
 async def claim(
-    conn: asyncpg.Connection,
-    slots: dict[str, int],
-    ordered: frozenset[str],
-    leases: dict[str, float],
-    limit: int | None = None,
-    cursors: dict[str, str] | None = None,
+    conn: asyncpg.Connection, request: ClaimRequest, cursors: dict[str, str] | None = None
 ) -> list[Claimed]:
     """Lease due deliveries; ``cursors`` (per ordered handler, the call its last claim took
     a head of) is where this claim's walk over the calls starts, and is moved on."""
+    slots, ordered, leases, limit = request.slots, request.ordered, request.leases, request.limit
     cursors = {} if cursors is None else cursors
     wanted = [h for h, n in slots.items() if n > 0]
     if not wanted or (limit is not None and limit <= 0):
         return []
-    rows = await conn.fetch(
+    found = await conn.fetch(
         _CLAIM,
         wanted,
         [slots[h] for h in wanted],
@@ -173,26 +167,15 @@ async def claim(
         limit,  # NULL: no limit but the handlers' own
         [cursors.get(h, "") for h in wanted],
     )
-    _advance(cursors, rows, ordered)
-    return [
-        Claimed(
-            id=r["id"],
-            attempt=r["attempts"],
-            handler=r["handler"],
-            event_id=r["event_id"],
-            call_id=r["call_id"],
-            envelope=json.loads(r["envelope"]),
-            side_effects=r["side_effects"],
-        )
-        for r in rows
-    ]
+    _advance(cursors, found, ordered)
+    return [rows.claimed(row) for row in found]  # in the order of rows.CLAIMED_COLUMNS
 
 
-def _advance(cursors: dict[str, str], rows: list[asyncpg.Record], ordered: frozenset[str]) -> None:
+def _advance(cursors: dict[str, str], found: list[asyncpg.Record], ordered: frozenset[str]) -> None:
     """Start the next walk after the last call this one took (in the walk's order: the
     calls after the cursor, then, wrapped around, those up to it)."""
     taken: dict[str, list[str]] = {}
-    for row in rows:
+    for row in found:
         if row["handler"] in ordered:
             taken.setdefault(row["handler"], []).append(row["call_id"])
     for handler, calls in taken.items():
@@ -236,90 +219,9 @@ def _rounds(results: Iterable[Finish]) -> list[dict[int, Finish]]:
     return rounds
 
 
-async def release(conn: asyncpg.Connection, claims: list[tuple[int, int]]) -> None:
-    await conn.execute(_RELEASE, [c[0] for c in claims], [c[1] for c in claims])
 
-
-async def requeue(conn: asyncpg.Connection, ids: list[int], side_effects: bool) -> int:
-    status = await conn.execute(_REQUEUE, ids, side_effects)
-    return int(status.split()[-1])
-
-
-async def list_deliveries(conn: asyncpg.Connection, where: DeliveryFilter) -> list[DeliveryRecord]:
-    clauses, args = [], []
-    if where.status in _STATUS:
-        clauses.append(_STATUS[where.status])
-    elif where.status is not None:
-        args.append(where.status)
-        clauses.append(f"d.status = ${len(args)}")
-    for column, value, op in (
-        ("d.handler", where.handler, "="),
-        ("e.type", where.type, "="),
-        ("d.created_at", where.since, ">="),
-        ("d.created_at", where.until, "<"),
-    ):
-        if value is not None:
-            args.append(value)
-            clauses.append(f"{column} {op} ${len(args)}")
-    if where.ids:
-        args.append(list(where.ids))
-        clauses.append(f"d.id = any(${len(args)}::bigint[])")
-    sql = f"SELECT {_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq"
-    if clauses:
-        sql += " WHERE " + " AND ".join(clauses)
-    sql += " ORDER BY d.id DESC"
-    if where.limit is not None:
-        args.append(where.limit)
-        sql += f" LIMIT ${len(args)}"
-    return [DeliveryRecord(*row) for row in await conn.fetch(sql, *args)]
-
-
-async def stats(conn: asyncpg.Connection) -> dict[str, HandlerStats]:
-    rows = await conn.fetch(
-        "SELECT handler, count(*) FILTER (WHERE status = 'pending') AS active,"
-        " min(created_at) FILTER (WHERE status = 'pending') AS oldest,"
-        f" count(*) FILTER (WHERE status = 'dead') AS dead, {NOW} AS now"
-        " FROM deliveries WHERE status IN ('pending', 'dead') GROUP BY handler"
-    )
-    return {
-        r["handler"]: HandlerStats(
-            r["active"], max(0.0, r["now"] - r["oldest"]) if r["active"] else 0.0, r["dead"]
-        )
-        for r in rows
-    }
-
-
-async def purge_chunk(
-    conn: asyncpg.Connection, before: float, after_seq: int, batch: int
-) -> tuple[int, int, int | None]:
-    """Within the next ``batch`` events after ``after_seq`` (in the caller's transaction):
-    delete the deliveries that finished before ``before``, then the events received before
-    it that have no delivery left. Answers (deliveries, events, where to go on from; None
-    once the walk reaches events newer than ``before``, or the end).
-
-    A delivery finishes after its event arrived, so walking the old events finds every
-    finished delivery to delete, through the ``(event_seq, handler)`` index: deliveries
-    need no index on their status, which every claim and finish would have to update.
-    """
-    chunk = await conn.fetch(
-        "SELECT seq, received_at FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
-        after_seq,
-        batch,
-    )
-    if not chunk:
-        return 0, 0, None
-    old = [row["seq"] for row in chunk if row["received_at"] < before]
-    deliveries = await conn.execute(
-        "DELETE FROM deliveries WHERE event_seq = any($1::bigint[])"
-        f" AND status IN {_FINISHED} AND next_attempt_at < $2",
-        old,
-        before,
-    )
-    events = await conn.execute(
-        "DELETE FROM events e WHERE seq = any($1::bigint[])"
-        " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq)",
-        old,
-    )
-    newer = len(old) < len(chunk)
-    go_on = None if newer else chunk[-1]["seq"]
-    return int(deliveries.split()[-1]), int(events.split()[-1]), go_on
+def follow_up_columns(results: list[Finish]) -> list[list[Any]]:
+    """The intents asked for by ``results``, as the ten arrays :data:`RECORD_CTE` reads
+    (each intent's row of :func:`receiver.store.rows.follow_up_rows`, after its delivery)."""
+    table = [(result.id, *row) for result in results for row in rows.follow_up_rows(result)]
+    return [list(column) for column in zip(*table, strict=True)] if table else [[]] * 10

@@ -1,0 +1,207 @@
+"""The store, written once: every operation of :class:`~receiver.store.base.Store` in terms of
+the few primitives a dialect supplies.
+
+A dialect (``store/sqlite``, ``store/postgres``) provides its :class:`Queries`, runs plans
+(:meth:`SqlStore._read`, :meth:`SqlStore._write`), opens and closes its connections, and does
+the three busiest operations its own way, because that is where the engines truly differ:
+storing events (group commit on SQLite, one statement per batch on PostgreSQL), claiming
+deliveries (a writer-serialised walk on SQLite, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL) and
+recording their ends.
+"""
+
+from __future__ import annotations
+
+import abc
+import functools
+from collections.abc import Callable
+from typing import TypeVar
+
+from receiver.errors import StoreError
+from receiver.follow_ups.guards import FollowUpGuards
+from receiver.store import plans
+from receiver.store.plans import Plan
+from receiver.store.queries import Queries
+from receiver.store.records import (
+    Claimed,
+    ClaimRequest,
+    DeliveryFilter,
+    DeliveryRecord,
+    DncEntry,
+    EventRecord,
+    Finish,
+    FollowUpClaim,
+    FollowUpRecord,
+    HandlerStats,
+    NewEvent,
+    Purged,
+    SchemaState,
+    Stored,
+)
+
+T = TypeVar("T")
+PlanFactory = Callable[[], Plan[T]]
+"""Makes the plan afresh: a write may be run again on its own when its batch failed."""
+
+
+class SqlStore(abc.ABC):
+    """The operations of a :class:`~receiver.store.base.Store`, over a dialect's primitives."""
+
+    queries: Queries
+
+    def __init__(self) -> None:
+        self.on_commit: list[Callable[[], None]] = []
+
+    def _notify(self) -> None:
+        """Wake this process's loops: a commit may have made work due."""
+        for callback in list(self.on_commit):
+            callback()
+
+    # what a dialect supplies ------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def open(self) -> None: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def _read(self, plan: PlanFactory[T]) -> T:
+        """Run a plan that only reads."""
+
+    @abc.abstractmethod
+    async def _write(self, plan: PlanFactory[T], *, notify: bool = False) -> T:
+        """Run a plan in one write transaction; with ``notify``, wake the workers of every
+        process once it is committed."""
+
+    @abc.abstractmethod
+    async def add_event(self, event: NewEvent) -> Stored: ...
+
+    @abc.abstractmethod
+    async def _claim(self, request: ClaimRequest) -> list[Claimed]: ...
+
+    @abc.abstractmethod
+    async def finish_many(self, results: list[Finish]) -> list[bool | StoreError]: ...
+
+    # schema -----------------------------------------------------------------------------------
+
+    async def migrate(self) -> SchemaState:
+        return await self._write(lambda: plans.migrate(self.queries))
+
+    async def schema_state(self) -> SchemaState:
+        return await self._read(lambda: plans.schema_state(self.queries))
+
+    async def ping(self) -> None:
+        await self._read(plans.ping)
+
+    # events -----------------------------------------------------------------------------------
+
+    async def get_event(self, event_id: str) -> EventRecord | None:
+        return await self._read(lambda: plans.get_event(event_id))
+
+    async def list_events(
+        self, *, type: str | None = None, call_id: str | None = None, limit: int = 50
+    ) -> list[EventRecord]:
+        return await self._read(lambda: plans.list_events(type, call_id, limit))
+
+    async def count_events(self) -> int:
+        return await self._read(plans.count_events)
+
+    async def purge(self, before: float, *, batch_size: int = 1000) -> Purged:
+        """One short write per ``batch_size`` events, so intake goes on in between."""
+        deliveries = events = 0
+        after: int | None = 0
+        while after is not None:
+            step = await self._write(
+                functools.partial(plans.purge_chunk, self.queries, before, after, batch_size)
+            )
+            deliveries, events, after = (
+                deliveries + step.deliveries, events + step.events, step.after
+            )  # fmt: skip
+        return Purged(deliveries=deliveries, events=events)
+
+    # deliveries -------------------------------------------------------------------------------
+
+    async def claim(
+        self,
+        slots: dict[str, int],
+        ordered: frozenset[str],
+        leases: dict[str, float],
+        limit: int | None = None,
+    ) -> list[Claimed]:
+        return await self._claim(ClaimRequest(slots, ordered, leases, limit))
+
+    async def finish(self, result: Finish) -> bool:
+        [answer] = await self.finish_many([result])
+        if isinstance(answer, StoreError):
+            raise answer
+        return answer
+
+    async def release(self, claims: list[tuple[int, int]]) -> None:
+        await self._write(lambda: plans.release(self.queries, claims), notify=True)
+
+    async def requeue(self, ids: list[int], *, side_effects: bool = True) -> int:
+        return await self._write(
+            lambda: plans.requeue(self.queries, ids, side_effects), notify=True
+        )
+
+    async def list_deliveries(self, where: DeliveryFilter) -> list[DeliveryRecord]:
+        return await self._read(lambda: plans.list_deliveries(self.queries, where))
+
+    async def get_delivery(self, delivery_id: int) -> DeliveryRecord | None:
+        found = await self.list_deliveries(DeliveryFilter(ids=(delivery_id,)))
+        return found[0] if found else None
+
+    async def delivery_stats(self) -> dict[str, HandlerStats]:
+        return await self._read(lambda: plans.delivery_stats(self.queries))
+
+    # follow-ups -------------------------------------------------------------------------------
+
+    async def claim_follow_ups(
+        self, limit: int, lease: float, guards: FollowUpGuards
+    ) -> FollowUpClaim:
+        return await self._write(
+            lambda: plans.claim_follow_ups(self.queries, limit, lease, guards)
+        )
+
+    async def complete_follow_up(
+        self,
+        key: str,
+        attempt: int,
+        status: str,
+        *,
+        vocode_call_id: str | None = None,
+        reason: str | None = None,
+        next_attempt_at: float | None = None,
+        reconcile: bool = False,
+    ) -> bool:
+        return await self._write(
+            functools.partial(
+                plans.complete_follow_up, self.queries, key, attempt, status, vocode_call_id,
+                reason, next_attempt_at, reconcile,
+            ),
+            notify=status == "pending",
+        )
+
+    async def list_follow_ups(
+        self, *, status: str | None = None, limit: int = 50
+    ) -> list[FollowUpRecord]:
+        return await self._read(lambda: plans.list_follow_ups(status, None, limit))
+
+    async def get_follow_up(self, key: str) -> FollowUpRecord | None:
+        found = await self._read(lambda: plans.list_follow_ups(None, key, 1))
+        return found[0] if found else None
+
+    async def release_follow_up(self, key: str) -> bool:
+        return await self._write(lambda: plans.release_follow_up(self.queries, key), notify=True)
+
+    async def cancel_follow_up(self, key: str) -> bool:
+        return await self._write(lambda: plans.cancel_follow_up(self.queries, key))
+
+    async def dnc_add(self, number: str, reason: str | None = None) -> None:
+        await self._write(lambda: plans.dnc_add(self.queries, number, reason))
+
+    async def dnc_remove(self, number: str) -> bool:
+        return await self._write(lambda: plans.dnc_remove(number))
+
+    async def dnc_list(self) -> list[DncEntry]:
+        return await self._read(plans.dnc_list)

@@ -1,0 +1,203 @@
+"""The records the store exchanges with intake, workers, senders and operator commands."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from receiver.follow_ups.intent import FollowUpRequest
+
+FinishStatus = Literal["done", "retry", "dropped", "skipped", "dead"]
+"""What an attempt's end records: ``retry`` makes the delivery pending again."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An accepted delivery, ready to be stored with one delivery row per matching handler."""
+
+    id: str
+    dedup_key: str
+    type: str
+    call_id: str
+    received_at: float
+    method: str
+    headers: str  # JSON object, secrets already removed
+    envelope: str  # canonical JSON of the hosted envelope
+    raw: bytes  # the body (POST) or query string without the token (GET), byte for byte
+    handlers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What :meth:`Store.add_event` answers: the event's id and whether it was known already."""
+
+    id: str
+    duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """An event as read back from the store."""
+
+    id: str
+    seq: int
+    dedup_key: str
+    type: str
+    call_id: str
+    received_at: float
+    method: str
+    headers: dict[str, Any]
+    envelope: dict[str, Any]
+    raw: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Purged:
+    """What :meth:`Store.purge` removed."""
+
+    deliveries: int
+    events: int
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaState:
+    """The version a database is at, the latest this code knows, and what was just applied."""
+
+    current: int
+    latest: int
+    applied: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimRequest:
+    """What a worker asks one claim for (see :meth:`~receiver.store.base.Store.claim`)."""
+
+    slots: dict[str, int]  # per handler, how many it may take
+    ordered: frozenset[str]  # handlers that take each call's events one at a time, in order
+    leases: dict[str, float]  # per handler, seconds a claimed delivery stays leased
+    limit: int | None = None  # at most this many in all
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A delivery leased to a worker, with what the handler needs."""
+
+    id: int
+    attempt: int  # this attempt's number; also the fencing token for finish/release
+    handler: str
+    event_id: str
+    call_id: str
+    envelope: dict[str, Any]
+    side_effects: bool
+
+    def log_fields(self) -> dict[str, Any]:
+        """What every log line of this delivery carries (bound once, in one place)."""
+        return {
+            "event_id": self.event_id,
+            "call_id": self.call_id,
+            "type": self.envelope.get("type"),
+            "handler": self.handler,
+            "attempt": self.attempt,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """The end of one attempt, recorded only if the lease is still this attempt's."""
+
+    id: int
+    attempt: int
+    status: FinishStatus
+    next_attempt_at: float | None = None
+    error: str | None = None
+    follow_ups: tuple[FollowUpRequest, ...] = ()  # asked for by a successful run only
+    side_effects: bool = True  # False: follow-ups are recorded as suppressed, never sent
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    """A delivery as operator commands show it (a leased one reads as ``running``)."""
+
+    id: int
+    event_id: str
+    event_type: str
+    handler: str
+    call_id: str
+    status: str
+    attempts: int
+    next_attempt_at: float
+    lease_until: float | None
+    last_error: str | None
+    side_effects: bool
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryFilter:
+    """Which deliveries an operator command acts on."""
+
+    ids: tuple[int, ...] = ()
+    status: str | None = None
+    handler: str | None = None
+    type: str | None = None
+    since: float | None = None
+    until: float | None = None
+    limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerStats:
+    """One handler's backlog: pending (or running) count, age of the oldest, dead count."""
+
+    pending: int
+    oldest_pending_age: float
+    dead: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedFollowUp:
+    """A follow-up intent leased to a sender, marked ``sending`` before any request."""
+
+    key: str
+    attempt: int  # fencing token, as for deliveries
+    to_number: str
+    request: dict[str, Any]
+    depth: int
+    reconcile: bool  # it may have been sent already: look for the call before sending
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUpRecord:
+    """A follow-up intent as operator commands show it."""
+
+    key: str
+    event_id: str
+    handler: str
+    call_id: str
+    to_number: str
+    from_number: str
+    request: dict[str, Any]
+    not_before: float
+    depth: int
+    status: str
+    attempts: int
+    next_attempt_at: float
+    reconcile: bool
+    vocode_call_id: str | None
+    reason: str | None
+    sent_at: float | None
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUpClaim:
+    """What one claim of follow-ups did: intents now ``sending``, and those refused."""
+
+    claimed: list[ClaimedFollowUp]
+    refused: list[tuple[str, str]]  # (key, reason): do_not_call, cap, depth
+
+
+DncEntry = tuple[str, str | None, float]
+"""(number, reason, added at) of one do-not-call entry."""

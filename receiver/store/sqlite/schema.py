@@ -1,0 +1,85 @@
+"""SQLite schema versions, applied in order. Never edit a released version: add the next one.
+
+Each version is split on ";" into statements: no semicolon inside a statement or comment.
+Version n here and version n of ``store/postgres/schema.py`` make the same change.
+"""
+
+from __future__ import annotations
+
+VERSIONS: list[str] = [
+    # 1: events and their deliveries
+    """
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        dedup_key TEXT NOT NULL UNIQUE,
+        type TEXT NOT NULL,
+        call_id TEXT NOT NULL,
+        received_at REAL NOT NULL,
+        method TEXT NOT NULL,
+        headers TEXT NOT NULL,
+        envelope TEXT NOT NULL,
+        raw BLOB NOT NULL
+    );
+    CREATE INDEX events_call ON events (call_id, seq);
+    CREATE INDEX events_type ON events (type, seq);
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY,
+        event_seq INTEGER NOT NULL REFERENCES events (seq),
+        event_id TEXT NOT NULL,
+        handler TEXT NOT NULL,
+        call_id TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',  -- pending running done dropped skipped dead
+        attempts INTEGER NOT NULL DEFAULT 0,
+        side_effects INTEGER NOT NULL DEFAULT 1,
+        next_attempt_at REAL NOT NULL,
+        lease_until REAL,
+        last_error TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        UNIQUE (event_seq, handler)
+    );
+    CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at);
+    CREATE INDEX deliveries_call ON deliveries (handler, call_id, event_seq);
+    CREATE TABLE follow_ups (
+        key TEXT PRIMARY KEY,  -- <event id>/<handler>/<n-th follow-up of that run>
+        event_id TEXT NOT NULL,
+        handler TEXT NOT NULL,
+        call_id TEXT NOT NULL,  -- the call whose event asked for it
+        to_number TEXT NOT NULL,
+        from_number TEXT NOT NULL,
+        request TEXT NOT NULL,  -- the create-call body, JSON
+        not_before REAL NOT NULL,
+        depth INTEGER NOT NULL DEFAULT 1,  -- 1 + depth of call_id (0 if not ours)
+        status TEXT NOT NULL,  -- pending sending created rejected held refused suppressed cancelled
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        lease_until REAL,
+        reconcile INTEGER NOT NULL DEFAULT 0,  -- 1: may have been sent, look before sending
+        vocode_call_id TEXT,
+        reason TEXT,
+        sent_at REAL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX follow_ups_due ON follow_ups (status, next_attempt_at);
+    CREATE INDEX follow_ups_number ON follow_ups (to_number, sent_at);
+    CREATE INDEX follow_ups_call ON follow_ups (vocode_call_id);
+    CREATE TABLE do_not_call (
+        number TEXT PRIMARY KEY,
+        reason TEXT,
+        created_at REAL NOT NULL
+    );
+    """,
+    # 2: a claim checks a call's earlier deliveries (per-call order) among the active ones
+    # only, without reading every finished delivery of the call (PostgreSQL's has been
+    # partial since 1)
+    """
+    CREATE INDEX deliveries_active_call ON deliveries (handler, call_id, event_seq)
+        WHERE status IN ('pending', 'running')
+    """,
+    # 3: deliveries_call is dropped: since 2 no statement reads it (claims use the partial
+    # index), and every delivery written cost an insertion into it at a key of its own call,
+    # one more page for each commit to write
+    "DROP INDEX IF EXISTS deliveries_call",
+]

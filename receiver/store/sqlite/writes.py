@@ -1,0 +1,175 @@
+"""What the SQLite store does its own way, as ops of the writer's transaction: store an
+event with its deliveries, claim due deliveries, and record the ends of attempts.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from receiver.errors import StoreError
+from receiver.store import rows
+from receiver.store.records import Claimed, ClaimRequest, Finish, NewEvent, Stored
+
+_INSERT_EVENT = (
+    "INSERT INTO events (id, dedup_key, type, call_id, received_at, method, headers, envelope, raw)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING"
+)
+_INSERT_DELIVERY = (
+    "INSERT INTO deliveries (event_seq, event_id, handler, call_id, next_attempt_at,"
+    " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def add_event(conn: sqlite3.Connection, event: NewEvent) -> Stored:
+    """Insert the event unless its dedup key is known, and a pending delivery per handler."""
+    cursor = conn.execute(
+        _INSERT_EVENT,
+        (event.id, event.dedup_key, event.type, event.call_id, event.received_at,
+         event.method, event.headers, event.envelope, event.raw),
+    )  # fmt: skip
+    if cursor.rowcount == 0:
+        row = conn.execute("SELECT id FROM events WHERE dedup_key = ?", (event.dedup_key,))
+        return Stored(row.fetchone()[0], True)
+    if event.handlers:
+        seq, now = cursor.lastrowid, event.received_at
+        conn.executemany(
+            _INSERT_DELIVERY,
+            [(seq, event.id, h, event.call_id, now, now, now) for h in event.handlers],
+        )
+    return Stored(event.id, False)
+
+
+_ACTIVE = "('pending', 'running')"
+# Due rows of unordered handlers come from deliveries_due (``+d.handler``: not from an index
+# on the handler, which would walk every active row).
+_DUE = f"""
+    SELECT d.id, d.handler, d.attempts, d.event_seq, d.event_id, d.call_id, d.side_effects,
+        d.next_attempt_at
+    FROM deliveries d
+    WHERE d.status IN {_ACTIVE} AND d.next_attempt_at <= ? AND +d.handler IN ({{handlers}})
+    LIMIT ?
+"""
+# An ordered handler is offered the head of each call only: its earliest active delivery.
+# The heads are found by a skip scan of deliveries_active_call (one index probe per call
+# with active deliveries, however deep a call's backlog), then the due ones taken.
+_HEADS = f"""
+    WITH RECURSIVE calls(call_id) AS (
+        SELECT (SELECT min(call_id) FROM deliveries
+                WHERE handler = :handler AND status IN {_ACTIVE})
+        UNION ALL
+        SELECT (SELECT min(call_id) FROM deliveries
+                WHERE handler = :handler AND status IN {_ACTIVE} AND call_id > calls.call_id)
+        FROM calls WHERE calls.call_id IS NOT NULL
+    )
+    SELECT d.id, d.handler, d.attempts, d.event_seq, d.event_id, d.call_id, d.side_effects,
+        d.next_attempt_at
+    FROM calls JOIN deliveries d ON d.id = (
+        SELECT h.id FROM deliveries h
+        WHERE h.handler = :handler AND h.call_id = calls.call_id AND h.status IN {_ACTIVE}
+        ORDER BY h.event_seq LIMIT 1)
+    WHERE d.next_attempt_at <= :now
+    ORDER BY d.next_attempt_at
+    LIMIT :slots
+"""
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+def claim(conn: sqlite3.Connection, request: ClaimRequest) -> list[Claimed]:
+    """Lease the earliest due deliveries, within each handler's slots and the limit."""
+    ordered, leases = request.ordered, request.leases
+    wanted = {h: n for h, n in request.slots.items() if n > 0}
+    total = sum(wanted.values())
+    if request.limit is not None:
+        total = min(total, request.limit)
+    if total <= 0:
+        return []
+    now = time.time()
+    due = []
+    unordered = [h for h in wanted if h not in ordered]
+    if unordered:
+        sql = _DUE.format(handlers=_marks(len(unordered)))
+        due += conn.execute(sql, (now, *unordered, total * 2)).fetchall()
+    for handler in (h for h in wanted if h in ordered):
+        params = {"handler": handler, "now": now, "slots": wanted[handler]}
+        due += conn.execute(_HEADS, params).fetchall()
+    due.sort(key=lambda row: row[7])  # the earliest due first, whatever its handler
+    taken = []
+    for row in due:
+        if wanted[row[1]] > 0:
+            wanted[row[1]] -= 1
+            taken.append(row)
+            if len(taken) == total:
+                break
+    if not taken:
+        return []
+    conn.executemany(
+        "UPDATE deliveries SET status = 'running', attempts = attempts + 1, lease_until = ?,"
+        " next_attempt_at = ?, updated_at = ? WHERE id = ?",
+        [(now + leases[r[1]], now + leases[r[1]], now, r[0]) for r in taken],
+    )
+    seqs = sorted({r[3] for r in taken})
+    envelopes = dict(
+        conn.execute(f"SELECT seq, envelope FROM events WHERE seq IN ({_marks(len(seqs))})", seqs)
+    )
+    return [
+        rows.claimed((r[0], r[2] + 1, r[1], r[4], r[5], envelopes[r[3]], r[6])) for r in taken
+    ]
+
+
+_FINISH = (
+    "UPDATE deliveries SET status = ?, next_attempt_at = ?, lease_until = NULL,"
+    " last_error = coalesce(?, last_error), updated_at = ?"
+    " WHERE id = ? AND attempts = ? AND status = 'running'"
+)
+# The chain depth of an intent is one more than that of the follow-up that created its call.
+_RECORD = f"""
+    INSERT INTO follow_ups ({rows.FOLLOW_UP_INSERT}, depth, next_attempt_at, created_at,
+        updated_at)
+    SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?,
+        coalesce((SELECT p.depth FROM follow_ups p WHERE p.vocode_call_id = ?4 LIMIT 1), 0) + 1,
+        ?8, ?10, ?10
+    WHERE true  -- an INSERT ... SELECT needs it before an upsert clause
+    ON CONFLICT (key) DO NOTHING"""
+
+
+def finish(conn: sqlite3.Connection, result: Finish) -> bool:
+    """Record one attempt's end, and the follow-ups it asked for, if its lease still holds."""
+    now = time.time()
+    status = "pending" if result.status == "retry" else result.status
+    next_at = result.next_attempt_at if result.next_attempt_at is not None else now
+    cursor = conn.execute(
+        _FINISH, (status, next_at, result.error, now, result.id, result.attempt)
+    )
+    if cursor.rowcount != 1:
+        return False  # the lease expired and another worker owns this delivery now
+    if result.follow_ups:
+        conn.executemany(_RECORD, [(*row, now) for row in rows.follow_up_rows(result)])
+    return True
+
+
+def finish_many(conn: sqlite3.Connection, results: list[Finish]) -> list[bool | StoreError]:
+    answers: list[bool | StoreError] = []
+    for result in results:
+        if not result.follow_ups:  # one statement: it fails (if ever) without side effects
+            answers.append(_guarded(conn, result))
+            continue
+        conn.execute("SAVEPOINT finish")  # follow-ups too: all of this attempt's rows or none
+        answer = _guarded(conn, result)
+        if isinstance(answer, StoreError):
+            conn.execute("ROLLBACK TO finish")
+        conn.execute("RELEASE finish")
+        answers.append(answer)
+    return answers
+
+
+def _guarded(conn: sqlite3.Connection, result: Finish) -> bool | StoreError:
+    """``finish``, answering the errors of this one result (a follow-up that is not JSON, a
+    constraint); an error of the database itself (I/O, full, locked) ends the whole write."""
+    try:
+        return finish(conn, result)
+    except (sqlite3.IntegrityError, sqlite3.InterfaceError, ValueError, TypeError) as exc:
+        return StoreError(str(exc))  # as the writer words an op's error
