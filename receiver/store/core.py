@@ -18,8 +18,8 @@ from typing import TypeVar
 
 from receiver.errors import StoreError
 from receiver.follow_ups.guards import FollowUpGuards
-from receiver.store import plans
-from receiver.store.plans import Plan
+from receiver.store import deliveries, events, follow_ups, schema
+from receiver.store.plan import Plan
 from receiver.store.queries import Queries
 from receiver.store.records import (
     Claimed,
@@ -85,39 +85,38 @@ class SqlStore(abc.ABC):
     # schema -----------------------------------------------------------------------------------
 
     async def migrate(self) -> SchemaState:
-        return await self._write(lambda: plans.migrate(self.queries))
+        return await self._write(lambda: schema.migrate(self.queries))
 
     async def schema_state(self) -> SchemaState:
-        return await self._read(lambda: plans.schema_state(self.queries))
+        return await self._read(lambda: schema.schema_state(self.queries))
 
     async def ping(self) -> None:
-        await self._read(plans.ping)
+        await self._read(schema.ping)
 
     # events -----------------------------------------------------------------------------------
 
     async def get_event(self, event_id: str) -> EventRecord | None:
-        return await self._read(lambda: plans.get_event(event_id))
+        return await self._read(lambda: events.get_event(event_id))
 
     async def list_events(
         self, *, type: str | None = None, call_id: str | None = None, limit: int = 50
     ) -> list[EventRecord]:
-        return await self._read(lambda: plans.list_events(type, call_id, limit))
+        return await self._read(lambda: events.list_events(type, call_id, limit))
 
     async def count_events(self) -> int:
-        return await self._read(plans.count_events)
+        return await self._read(events.count_events)
 
     async def purge(self, before: float, *, batch_size: int = 1000) -> Purged:
         """One short write per ``batch_size`` events, so intake goes on in between."""
-        deliveries = events = 0
+        removed = Purged(deliveries=0, events=0)
         after: int | None = 0
         while after is not None:
             step = await self._write(
-                functools.partial(plans.purge_chunk, self.queries, before, after, batch_size)
+                functools.partial(events.purge_chunk, self.queries, before, after, batch_size)
             )
-            deliveries, events, after = (
-                deliveries + step.deliveries, events + step.events, step.after
-            )  # fmt: skip
-        return Purged(deliveries=deliveries, events=events)
+            removed = Purged(removed.deliveries + step.deliveries, removed.events + step.events)
+            after = step.after
+        return removed
 
     # deliveries -------------------------------------------------------------------------------
 
@@ -137,22 +136,22 @@ class SqlStore(abc.ABC):
         return answer
 
     async def release(self, claims: list[tuple[int, int]]) -> None:
-        await self._write(lambda: plans.release(self.queries, claims), notify=True)
+        await self._write(lambda: deliveries.release(self.queries, claims), notify=True)
 
     async def requeue(self, ids: list[int], *, side_effects: bool = True) -> int:
         return await self._write(
-            lambda: plans.requeue(self.queries, ids, side_effects), notify=True
+            lambda: deliveries.requeue(self.queries, ids, side_effects), notify=True
         )
 
     async def list_deliveries(self, where: DeliveryFilter) -> list[DeliveryRecord]:
-        return await self._read(lambda: plans.list_deliveries(self.queries, where))
+        return await self._read(lambda: deliveries.list_deliveries(self.queries, where))
 
     async def get_delivery(self, delivery_id: int) -> DeliveryRecord | None:
         found = await self.list_deliveries(DeliveryFilter(ids=(delivery_id,)))
         return found[0] if found else None
 
     async def delivery_stats(self) -> dict[str, HandlerStats]:
-        return await self._read(lambda: plans.delivery_stats(self.queries))
+        return await self._read(lambda: deliveries.delivery_stats(self.queries))
 
     # follow-ups -------------------------------------------------------------------------------
 
@@ -160,7 +159,7 @@ class SqlStore(abc.ABC):
         self, limit: int, lease: float, guards: FollowUpGuards
     ) -> FollowUpClaim:
         return await self._write(
-            lambda: plans.claim_follow_ups(self.queries, limit, lease, guards)
+            lambda: follow_ups.claim_follow_ups(self.queries, limit, lease, guards)
         )
 
     async def complete_follow_up(
@@ -176,7 +175,7 @@ class SqlStore(abc.ABC):
     ) -> bool:
         return await self._write(
             functools.partial(
-                plans.complete_follow_up, self.queries, key, attempt, status, vocode_call_id,
+                follow_ups.complete_follow_up, self.queries, key, attempt, status, vocode_call_id,
                 reason, next_attempt_at, reconcile,
             ),
             notify=status == "pending",
@@ -185,23 +184,25 @@ class SqlStore(abc.ABC):
     async def list_follow_ups(
         self, *, status: str | None = None, limit: int = 50
     ) -> list[FollowUpRecord]:
-        return await self._read(lambda: plans.list_follow_ups(status, None, limit))
+        return await self._read(lambda: follow_ups.list_follow_ups(status, None, limit))
 
     async def get_follow_up(self, key: str) -> FollowUpRecord | None:
-        found = await self._read(lambda: plans.list_follow_ups(None, key, 1))
+        found = await self._read(lambda: follow_ups.list_follow_ups(None, key, 1))
         return found[0] if found else None
 
     async def release_follow_up(self, key: str) -> bool:
-        return await self._write(lambda: plans.release_follow_up(self.queries, key), notify=True)
+        return await self._write(
+            lambda: follow_ups.release_follow_up(self.queries, key), notify=True
+        )
 
     async def cancel_follow_up(self, key: str) -> bool:
-        return await self._write(lambda: plans.cancel_follow_up(self.queries, key))
+        return await self._write(lambda: follow_ups.cancel_follow_up(self.queries, key))
 
     async def dnc_add(self, number: str, reason: str | None = None) -> None:
-        await self._write(lambda: plans.dnc_add(self.queries, number, reason))
+        await self._write(lambda: follow_ups.dnc_add(self.queries, number, reason))
 
     async def dnc_remove(self, number: str) -> bool:
-        return await self._write(lambda: plans.dnc_remove(number))
+        return await self._write(lambda: follow_ups.dnc_remove(number))
 
     async def dnc_list(self) -> list[DncEntry]:
-        return await self._read(plans.dnc_list)
+        return await self._read(follow_ups.dnc_list)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from receiver.errors import MigrationError, StoreError
-from receiver.store.plans import Fetch, Plan
+from receiver.store.plan import Fetch, Plan
 from receiver.store.sqlite.schema import VERSIONS
 from receiver.store.sqlite.store import SQLiteStore
 from receiver.store.sqlite.writes import _HEADS

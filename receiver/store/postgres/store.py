@@ -24,7 +24,7 @@ import structlog
 
 from receiver.errors import StoreError
 from receiver.store.core import PlanFactory, SqlStore
-from receiver.store.plans import Driver, Execute, Fetch, Plan, Step
+from receiver.store.plan import Driver, Execute, Fetch, Plan, Step
 from receiver.store.postgres import claims
 from receiver.store.postgres.batch import Batcher, translated
 from receiver.store.postgres.intake import CHANNEL, insert_events, is_new

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from receiver.errors import StoreError
 from receiver.store.core import PlanFactory, SqlStore
-from receiver.store.plans import Driver, Execute, Fetch, Plan, Step
+from receiver.store.plan import Driver, Execute, Fetch, Plan, Step
 from receiver.store.records import Claimed, ClaimRequest, Finish, NewEvent, Stored
 from receiver.store.sqlite import writes
 from receiver.store.sqlite.queries import QUERIES

@@ -1,0 +1,157 @@
+"""Follow-up intents through their life (claimed under the guards, completed, released,
+cancelled) and the do-not-call list."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+from receiver.follow_ups.guards import FollowUpGuards, refusal
+from receiver.numbers import normalise_number
+from receiver.store import rows
+from receiver.store.plan import Execute, Fetch, Plan, where_sql
+from receiver.store.queries import Queries
+from receiver.store.records import ClaimedFollowUp, DncEntry, FollowUpClaim, FollowUpRecord
+
+
+def claim_follow_ups(
+    q: Queries, limit: int, lease: float, guards: FollowUpGuards
+) -> Plan[FollowUpClaim]:
+    """Lock the due intents, then each destination number (in one order for every sender),
+    then decide each intent with the counts read under those locks.
+
+    Guards apply to intents that cannot have been sent yet; one whose sender may have sent
+    it (an expired ``sending`` lease, or flagged ``reconcile``) is claimed to be looked for.
+    """
+    now = time.time()
+    due = yield Fetch(q.follow_ups_due, {"limit": limit, "now": now})
+    if not due:
+        return FollowUpClaim([], [])
+    numbers = sorted({row[2] for row in due})
+    yield Execute(q.lock_numbers, {"numbers": numbers})
+    [(now,)] = yield Fetch(f"SELECT {q.now}", {"now": now})
+    since = now - guards.window_seconds
+    listed = yield Fetch(
+        f"SELECT number FROM do_not_call WHERE {q.any_of('number', 'numbers', 'text')}",
+        {"numbers": numbers},
+    )
+    recent = yield Fetch(
+        "SELECT to_number, count(*) FROM follow_ups"
+        f" WHERE {q.any_of('to_number', 'numbers', 'text')}"
+        f" AND sent_at >= :since AND status NOT IN {_NOT_CALLS} GROUP BY to_number",
+        {"numbers": numbers, "since": since},
+    )
+    calls = Counter({number: count for number, count in recent})
+    blocked = {number for (number,) in listed}
+    claimed, refused = [], []
+    for key, attempts, number, request, depth, reconcile, status, sent_at in due:
+        counted = sent_at is not None and sent_at >= since  # this intent is in calls[number]
+        maybe_sent = bool(reconcile) or status == "sending"  # a sender died mid-request
+        reason = None
+        if not maybe_sent:
+            others = calls[number] - counted
+            reason = refusal(guards, listed=number in blocked, depth=depth, recent_calls=others)
+        if reason is not None:
+            calls[number] -= counted  # refused intents are not calls
+            yield Execute(
+                f"UPDATE follow_ups SET status = 'refused', reason = :reason, updated_at = {q.now}"
+                " WHERE key = :key",
+                {"reason": reason, "key": key, "now": now},
+            )
+            refused.append((key, reason))
+            continue
+        calls[number] += not counted
+        yield Execute(
+            "UPDATE follow_ups SET status = 'sending', attempts = attempts + 1,"
+            " lease_until = :until, next_attempt_at = :until, reconcile = :reconcile,"
+            " sent_at = :now, updated_at = :now WHERE key = :key",
+            {"until": now + lease, "reconcile": maybe_sent, "now": now, "key": key},
+        )
+        claimed.append(
+            ClaimedFollowUp(key, attempts + 1, number, rows.loads(request), depth, maybe_sent)
+        )
+    return FollowUpClaim(claimed, refused)
+
+
+_NOT_CALLS = "('rejected', 'refused', 'cancelled')"
+
+
+def complete_follow_up(
+    q: Queries,
+    key: str,
+    attempt: int,
+    status: str,
+    vocode_call_id: str | None,
+    reason: str | None,
+    next_attempt_at: float | None,
+    reconcile: bool,
+) -> Plan[bool]:
+    now = time.time()
+    changed = yield Execute(
+        f"UPDATE follow_ups SET status = :status, vocode_call_id = :vocode_call_id,"
+        f" reason = :reason, next_attempt_at = {q.now} + :delay, reconcile = :reconcile,"
+        f" lease_until = NULL, updated_at = {q.now}"
+        " WHERE key = :key AND attempts = :attempt AND status = 'sending'",
+        {
+            "status": status,
+            "vocode_call_id": vocode_call_id,
+            "reason": reason,
+            "delay": max(0.0, next_attempt_at - now) if next_attempt_at else 0.0,
+            "reconcile": reconcile,
+            "key": key,
+            "attempt": attempt,
+            "now": now,
+        },
+    )
+    return bool(changed == 1)
+
+
+def list_follow_ups(
+    status: str | None, key: str | None, limit: int
+) -> Plan[list[FollowUpRecord]]:
+    params = {"status": status, "key": key, "limit": limit}
+    filters = where_sql(f"{c} = :{c}" for c in ("status", "key") if params[c] is not None)
+    found = yield Fetch(
+        f"SELECT {rows.FOLLOW_UP_COLUMNS} FROM follow_ups{filters}"
+        " ORDER BY created_at DESC LIMIT :limit",
+        params,
+    )
+    return [rows.follow_up_record(row) for row in found]
+
+
+def release_follow_up(q: Queries, key: str) -> Plan[bool]:
+    changed = yield Execute(
+        f"UPDATE follow_ups SET status = 'pending', attempts = 0, next_attempt_at = {q.now},"
+        f" updated_at = {q.now} WHERE key = :key AND status IN ('held', 'rejected', 'refused')",
+        {"key": key, "now": time.time()},
+    )
+    return bool(changed == 1)
+
+
+def cancel_follow_up(q: Queries, key: str) -> Plan[bool]:
+    changed = yield Execute(
+        f"UPDATE follow_ups SET status = 'cancelled', updated_at = {q.now} WHERE key = :key"
+        " AND status IN ('pending', 'held', 'rejected', 'refused', 'suppressed')",
+        {"key": key, "now": time.time()},
+    )
+    return bool(changed == 1)
+
+
+def dnc_add(q: Queries, number: str, reason: str | None) -> Plan[None]:
+    yield Execute(
+        f"INSERT INTO do_not_call (number, reason, created_at) VALUES (:number, :reason, {q.now})"
+        " ON CONFLICT (number) DO UPDATE SET reason = excluded.reason",
+        {"number": normalise_number(number), "reason": reason, "now": time.time()},
+    )
+
+
+def dnc_remove(number: str) -> Plan[bool]:
+    changed = yield Execute(
+        "DELETE FROM do_not_call WHERE number = :number", {"number": normalise_number(number)}
+    )
+    return bool(changed == 1)
+
+
+def dnc_list() -> Plan[list[DncEntry]]:
+    found = yield Fetch("SELECT number, reason, created_at FROM do_not_call ORDER BY number")
+    return [(number, reason, created_at) for number, reason, created_at in found]
