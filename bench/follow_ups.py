@@ -42,14 +42,14 @@ from rich.table import Table
 
 from bench.preload import fresh_db, preload
 from bench.server import free_port
-from receiver.delivery.context import FOLLOW_UP_DEPTH, FOLLOW_UP_KEY, FollowUpRequest
+from receiver.follow_ups.intent import FOLLOW_UP_DEPTH, FOLLOW_UP_KEY, FollowUpRequest
 from receiver.follow_ups.sender import Sender
 from receiver.logs import configure
 from receiver.loop import running
 from receiver.metrics import Metrics
 from receiver.settings import load_settings
 from receiver.store import create_store
-from receiver.store.base import Finish
+from receiver.store.records import Finish
 from receiver.vocode.client import VocodeClient
 
 ROOT = Path(__file__).resolve().parent.parent

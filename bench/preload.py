@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from receiver.intake.endpoint import canonical
-from receiver.store.base import NewEvent
+from receiver.store.records import NewEvent
 from receiver.testing import sample
 
 

@@ -16,14 +16,14 @@ from starlette.applications import Starlette
 from receiver.app import create_app, freeze_startup_heap
 from receiver.logs import configure
 from receiver.settings import load_settings
-from receiver.store.base import NewEvent, Stored
+from receiver.store.records import NewEvent, Stored
 
 
 def intake() -> Starlette:
     settings = load_settings()
     configure(settings)
     settings.check_serving()
-    app = create_app(settings, with_worker=False)
+    app = create_app(settings, workers=False)
     freeze_startup_heap()  # as receiver serve does
     return app
 
@@ -36,5 +36,5 @@ def intake_without_writes() -> Starlette:
     async def add_event(event: NewEvent) -> Stored:
         return Stored(event.id, False)
 
-    app.state.store.add_event = add_event  # the intake holds this same store
+    app.state.services.store.add_event = add_event  # the intake holds this same store
     return app

@@ -240,6 +240,12 @@ class Metrics:
         self._oldest_since: dict[str, float] = {}  # label -> wall time of the oldest pending
         self.stats_age.set_function(lambda: time.monotonic() - self._stats_at)
 
+    @classmethod
+    def discarding(cls) -> Metrics:
+        """Metrics nobody reads (a registry of their own, no process collectors): for a worker,
+        sender or intake used without a service around it (the testing kit, benchmarks)."""
+        return cls(process_metrics=False)
+
     # --- intake ----------------------------------------------------------------------------
 
     def request(self, method: str, outcome: str, seconds: float) -> None:

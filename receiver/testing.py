@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from receiver.delivery import run as dispatch
 from receiver.delivery.context import HandlerContext
 from receiver.delivery.registry import Registry
 from receiver.delivery.router import Router
+from receiver.delivery.run import run_handler
 from receiver.events import EVENT_TYPES, Event, event_adapter
 from receiver.follow_ups.intent import FollowUpRequest
 
@@ -82,8 +82,6 @@ async def run(
         ctx = HandlerContext(
             event_id=event_id, call_id=event.call_id, handler=name, attempt=attempt, vocode=vocode
         )
-        result = await dispatch.attempt(spec, event, ctx)
-        outcomes.append(
-            Outcome(name, result.kind, result.error, result.retry_after, result.follow_ups)
-        )
+        ran = await run_handler(spec, event, ctx)
+        outcomes.append(Outcome(name, ran.kind, ran.error, ran.retry_after, ran.follow_ups))
     return outcomes

@@ -32,7 +32,7 @@ async def test_readyz_when_schema_is_behind(client, db_path) -> None:
 
 async def test_readyz_when_store_is_closed(app, client) -> None:
     """/readyz is 503 when the store cannot be reached; /healthz still answers 200."""
-    await app.state.store.close()
+    await app.state.services.store.close()
     ready = await client.get("/readyz")
     alive = await client.get("/healthz")
     assert (ready.status_code, ready.json()["status"]) == (503, "unavailable")

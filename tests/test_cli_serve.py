@@ -90,7 +90,7 @@ def test_serve_defaults_to_local_port_8000_and_receiver_db(
     assert result.exit_code == 0, result.output
     start = served[0]
     assert (start["host"], start["port"]) == ("127.0.0.1", 8000)
-    assert str(start["app"].state.settings.database_url) == "sqlite:///./receiver.db"
+    assert str(start["app"].state.services.settings.database_url) == "sqlite:///./receiver.db"
 
 
 def test_serve_reads_host_and_port_from_the_environment(cli, served) -> None:

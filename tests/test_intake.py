@@ -51,7 +51,7 @@ async def test_post_of_every_sample_is_stored(client, hook, event_sample, app) -
     assert response.status_code == 202
     event_id = response.json()["id"]
     assert set(response.json()) == {"id"}
-    record = await app.state.store.get_event(event_id)
+    record = await app.state.services.store.get_event(event_id)
     assert record.raw == body
     sent = json.loads(body)
     assert (record.type, record.call_id, record.method) == (sent["type"], sent["call_id"], "POST")
@@ -64,7 +64,7 @@ async def test_get_of_every_sample_is_stored(client, hook, event_sample, app) ->
     sent = json.loads(body)
     response = await client.get(hook, params=query_of(sent))
     assert response.status_code == 202
-    record = await app.state.store.get_event(response.json()["id"])
+    record = await app.state.services.store.get_event(response.json()["id"])
     assert record.method == "GET"
     assert record.envelope == sent
     assert record.raw == urlencode(query_of(sent)).encode()
@@ -89,7 +89,7 @@ async def test_get_with_payload_field_pairs(client, hook, sample, app, name) -> 
     params += field_pairs("payload", sent["payload"])
     response = await client.get(hook, params=params)
     assert response.status_code == 202
-    record = await app.state.store.get_event(response.json()["id"])
+    record = await app.state.services.store.get_event(response.json()["id"])
     assert record.envelope == sent
 
 
@@ -103,7 +103,7 @@ async def test_get_with_nested_payload_fields(client, hook, app) -> None:
     }
     response = await client.get(hook, params=params)
     assert response.status_code == 202
-    record = await app.state.store.get_event(response.json()["id"])
+    record = await app.state.services.store.get_event(response.json()["id"])
     assert record.envelope["payload"]["action_input"] == {
         "conversation_id": "call-1",
         "action_config": {"type": "action_transfer_call"},
@@ -120,7 +120,7 @@ async def test_get_accepts_conversation_id_for_call_id(client, hook, app) -> Non
     }
     response = await client.get(hook, params=params)
     assert response.status_code == 202
-    record = await app.state.store.get_event(response.json()["id"])
+    record = await app.state.services.store.get_event(response.json()["id"])
     assert record.call_id == "call-7"
 
 
@@ -136,7 +136,7 @@ async def test_flat_self_hosted_shape_by_post(client, hook, app) -> None:
     }
     response = await post_json(client, hook, flat)
     assert response.status_code == 202
-    record = await app.state.store.get_event(response.json()["id"])
+    record = await app.state.services.store.get_event(response.json()["id"])
     assert record.call_id == "conv-1"
     assert record.envelope == {
         "type": "event_message",
@@ -160,7 +160,7 @@ async def test_flat_self_hosted_shape_by_get(client, hook, app) -> None:
     }
     response = await client.get(hook, params=params)
     assert response.status_code == 202
-    record = await app.state.store.get_event(response.json()["id"])
+    record = await app.state.services.store.get_event(response.json()["id"])
     assert record.envelope == {
         "type": "event_phone_call_ended",
         "call_id": "conv-2",
@@ -173,7 +173,7 @@ async def test_extra_fields_are_kept(client, hook, app) -> None:
     body = {**HUMAN, "agent_id": "a-1", "payload": {"result": "human", "confidence": 0.9}}
     response = await post_json(client, hook, body)
     assert response.status_code == 202
-    record = await app.state.store.get_event(response.json()["id"])
+    record = await app.state.services.store.get_event(response.json()["id"])
     assert record.envelope["agent_id"] == "a-1"
     assert record.envelope["payload"]["confidence"] == 0.9
 
@@ -183,7 +183,7 @@ async def test_unknown_type_is_stored(client, hook, app) -> None:
     body = {"type": "event_transcript_complete", "call_id": "call-1", "payload": {"x": [1, 2]}}
     response = await post_json(client, hook, body)
     assert response.status_code == 202
-    record = await app.state.store.get_event(response.json()["id"])
+    record = await app.state.services.store.get_event(response.json()["id"])
     assert record.type == "event_transcript_complete"
     assert record.envelope == body
 
@@ -270,7 +270,7 @@ async def test_missing_or_wrong_token_is_401(client, app, url, headers) -> None:
     )
     assert response.status_code == 401
     assert response.json() == {"error": "unauthorized", "detail": "a valid token is required"}
-    assert await app.state.store.count_events() == 0
+    assert await app.state.services.store.count_events() == 0
 
 
 async def test_get_without_token_is_401(client) -> None:
@@ -423,7 +423,7 @@ async def test_malformed_json_is_400(client, hook, app, body) -> None:
     response = await client.post(hook, content=body, headers=JSON)
     assert response.status_code == 400
     assert response.json()["error"] == "malformed"
-    assert await app.state.store.count_events() == 0
+    assert await app.state.services.store.count_events() == 0
 
 
 async def test_invalid_utf8_is_400(client, hook) -> None:
@@ -442,7 +442,7 @@ async def test_get_with_invalid_utf8_is_400(client, hook, app) -> None:
     response = await client.get(f"{hook}?{query}")
     assert response.status_code == 400
     assert response.json()["error"] == "malformed"
-    assert await app.state.store.count_events() == 0
+    assert await app.state.services.store.count_events() == 0
 
 
 async def test_non_utf8_idempotency_key_is_accepted(client, hook) -> None:
@@ -496,7 +496,7 @@ async def test_invalid_envelope_is_422_with_locations(client, hook, app, body, l
     assert answer["error"] == "invalid"
     assert loc in [error["loc"] for error in answer["detail"]]
     assert all({"loc", "msg", "type"} <= set(error) for error in answer["detail"])
-    assert await app.state.store.count_events() == 0
+    assert await app.state.services.store.count_events() == 0
 
 
 @pytest.mark.parametrize(
@@ -571,7 +571,7 @@ async def test_rejections_share_one_body_shape(client, hook) -> None:
 
 async def test_store_unavailable_is_503(client, hook, app) -> None:
     """When the store cannot take the event, the answer is 503 (retry later), never a 202."""
-    await app.state.store.close()
+    await app.state.services.store.close()
     async with asyncio.timeout(10):  # a regression would hang; fail it instead
         response = await post_json(client, hook, HUMAN)
     assert response.status_code == 503
@@ -591,7 +591,7 @@ async def test_type_outside_subscriptions_is_ignored(
     kept = await post_json(client, hook, sample("event_message"))
     assert (ignored.status_code, ignored.json()) == (200, {"ignored": True})
     assert kept.status_code == 202
-    assert [e.type for e in await app.state.store.list_events()] == ["event_message"]
+    assert [e.type for e in await app.state.services.store.list_events()] == ["event_message"]
 
 
 async def test_unknown_type_is_stored_whatever_the_subscriptions(
@@ -617,7 +617,7 @@ async def test_redelivery_is_200_duplicate_with_first_id(client, hook, sample, a
         200,
         {"id": first.json()["id"], "duplicate": True},
     )
-    assert await app.state.store.count_events() == 1
+    assert await app.state.services.store.count_events() == 1
 
 
 async def test_redelivery_with_other_key_order_is_duplicate(client, hook) -> None:
@@ -665,7 +665,7 @@ async def test_different_events_are_not_duplicates(client, hook, app, change) ->
     first = await post_json(client, hook, HUMAN)
     second = await post_json(client, hook, {**HUMAN, **change})
     assert (first.status_code, second.status_code) == (202, 202)
-    assert await app.state.store.count_events() == 2
+    assert await app.state.services.store.count_events() == 2
 
 
 @pytest.mark.parametrize("header", ["webhook-id", "Idempotency-Key"])
@@ -678,7 +678,7 @@ async def test_idempotency_header_decides_dedup(client, hook, app, header) -> No
     same_body = await post_json(client, hook, HUMAN, headers={header: "msg_2"})
     assert [r.status_code for r in (one, same_key, same_body)] == [202, 200, 202]
     assert same_key.json()["id"] == one.json()["id"]
-    assert await app.state.store.count_events() == 2
+    assert await app.state.services.store.count_events() == 2
 
 
 async def test_overlong_idempotency_key_is_422(client, hook) -> None:
@@ -696,7 +696,7 @@ async def test_concurrent_redeliveries_store_one_row_each(client, hook, app) -> 
     assert sum(r.status_code == 202 for r in responses) == 50
     ids_per_event = [{r.json()["id"] for r in responses[n * 4 : n * 4 + 4]} for n in range(50)]
     assert all(len(ids) == 1 for ids in ids_per_event)
-    assert await app.state.store.count_events() == 50
+    assert await app.state.services.store.count_events() == 50
 
 
 # -- durability and what is stored ----------------------------------------------------------------
@@ -721,7 +721,7 @@ async def test_raw_body_is_kept_byte_for_byte(client, hook, app) -> None:
     )
     response = await client.post(hook, content=body, headers=JSON)
     assert response.status_code == 202
-    record = await app.state.store.get_event(response.json()["id"])
+    record = await app.state.services.store.get_event(response.json()["id"])
     assert record.raw == body
     assert record.envelope["payload"]["text"] == "café ☕"
 
@@ -740,7 +740,7 @@ async def test_headers_are_stored_without_secrets(client, token, app) -> None:
         "/webhooks/vocode", content=json.dumps(HUMAN).encode(), headers=headers
     )
     assert response.status_code == 202
-    record = await app.state.store.get_event(response.json()["id"])
+    record = await app.state.services.store.get_event(response.json()["id"])
     assert record.headers["user-agent"] == "vocode-test/1.0"
     assert record.headers["x-request-id"] == "r-1"
     assert not {"authorization", "cookie", "x-api-key"} & set(record.headers)
@@ -774,7 +774,7 @@ async def test_get_raw_is_the_query_without_the_token(client, token, app) -> Non
     query = f"type=event_human_detection&token={token}&call_id=c&{payload}"
     response = await client.get(f"/webhooks/vocode?{query}")
     assert response.status_code == 202
-    record = await app.state.store.get_event(response.json()["id"])
+    record = await app.state.services.store.get_event(response.json()["id"])
     assert (
         record.raw
         == b"type=event_human_detection&call_id=c&payload=%7B%22result%22%3A%22human%22%7D"

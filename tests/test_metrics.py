@@ -469,7 +469,7 @@ async def test_readyz_when_the_store_is_unreachable(client, app, monkeypatch) ->
     async def unreachable() -> None:
         raise OSError("connection refused")
 
-    monkeypatch.setattr(app.state.store, "ping", unreachable)
+    monkeypatch.setattr(app.state.services.store, "ping", unreachable)
     response = await client.get("/readyz")
     assert response.status_code == 503
     assert response.json() == {"status": "unavailable", "reason": "store unreachable"}

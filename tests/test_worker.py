@@ -26,7 +26,7 @@ class Harness:
 
     def __init__(self, app: Starlette, hook: str) -> None:
         self.app = app
-        self.store = app.state.store
+        self.store = app.state.services.store
         self.hook = hook
         self.client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://receiver.test"
@@ -309,7 +309,7 @@ async def test_shutdown_drains_running_handlers(harness, start_app) -> None:
     h = await harness(router, shutdown_grace_seconds=10)
     await h.post()
     await started.wait()
-    await h.app.state.worker.stop()
+    await h.app.state.services.worker.stop()
     [row] = await h.deliveries()
     assert row.status == "done"
 
@@ -327,7 +327,7 @@ async def test_shutdown_releases_what_outlives_the_grace(harness) -> None:
     h = await harness(router, shutdown_grace_seconds=0.1)
     await h.post()
     await started.wait()
-    await h.app.state.worker.stop()
+    await h.app.state.services.worker.stop()
     [row] = await h.deliveries()
     assert (row.status, row.attempts, row.lease_until) == ("pending", 0, None)
 
@@ -362,7 +362,7 @@ async def test_readyz_reports_stopped_workers(harness) -> None:
 
     h = await harness(router)
     assert (await h.client.get("/readyz")).status_code == 200
-    await h.app.state.worker.stop()
+    await h.app.state.services.worker.stop()
     response = await h.client.get("/readyz")
     assert response.status_code == 503 and response.json()["reason"] == "workers not running"
 
@@ -385,5 +385,5 @@ async def test_when_decided_at_delivery_is_skipped_and_counted(harness) -> None:
     h = await harness(router)
     await h.post()
     await h.settle_status("skipped")
-    sample = h.app.state.metrics.registry.get_sample_value
+    sample = h.app.state.services.metrics.registry.get_sample_value
     assert sample("receiver_deliveries_total", {"handler": "t.gated", "outcome": "skipped"}) == 1

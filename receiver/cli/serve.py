@@ -32,15 +32,16 @@ def webhook_url(settings: Settings, host: str, port: int) -> str:
 )
 def serve(host: str | None, port: int | None, print_url: bool) -> None:
     """Receive webhooks (and run the workers) in this process."""
-    from receiver.app import create_app, freeze_startup_heap
+    from receiver.app import freeze_startup_heap, service_app
     from receiver.logs import configure
+    from receiver.service import build_services
 
     settings = settings_or_exit()
     configure(settings)
     log = structlog.get_logger("receiver.serve")
     try:
         settings.check_serving()
-        app = create_app(settings)
+        app = service_app(build_services(settings))
     except ReceiverError as exc:
         raise click.ClickException(str(exc)) from None
     freeze_startup_heap()
@@ -91,19 +92,21 @@ def _run(app: object, host: str, port: int) -> None:
 @click.option("--port", default=None, type=int, help="Port (RECEIVER_WORKER_METRICS_PORT, 8001).")
 def worker(host: str | None, port: int | None) -> None:
     """Run only workers (no webhook endpoint); /metrics, /healthz, /readyz on their own port."""
-    from receiver.app import create_app
+    from receiver.app import worker_app
     from receiver.logs import configure
+    from receiver.service import build_services
 
     settings = settings_or_exit()
     configure(settings)
     try:
-        app = create_app(settings, with_intake=False)
+        services = build_services(settings)
     except ReceiverError as exc:
         raise click.ClickException(str(exc)) from None
-    if not len(app.state.registry):
+    if not len(services.registry):
         raise click.ClickException(
             "RECEIVER_HANDLERS: no handlers loaded; a worker has nothing to do"
         )
+    app = worker_app(services)
     host = host or settings.host
     port = settings.worker_metrics_port if port is None else port
     structlog.get_logger("receiver.worker").info("worker_starting", host=host, port=port)

@@ -1,4 +1,4 @@
-"""When to run a failed delivery again: exponential backoff with full jitter."""
+"""How long a failed delivery (or follow-up) waits before it runs again."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """``delay(n)`` is uniform in ``[0, min(cap, base * 2**(n-1))]`` ("full jitter").
+class Backoff:
+    """Exponential backoff with full jitter: ``delay(n)`` is uniform in
+    ``[0, min(cap, base * 2**(n-1))]``.
 
     Full jitter spreads the retries of many deliveries that failed together (an outage of
     the system a handler calls) instead of sending them back in synchronised waves.

@@ -1,5 +1,5 @@
 """Recording the outcomes of deliveries: every attempt that ends in one turn of the event
-loop is written with one :meth:`~receiver.store.base.DeliveryStore.finish_many`.
+loop is written with one :meth:`~receiver.store.base.Store.finish_many`.
 
 A busy worker ends dozens of attempts per turn. One write for all of them, answered once,
 costs the loop one future and one wake-up instead of one per delivery; the store still
@@ -13,46 +13,47 @@ import asyncio
 import contextvars
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
 
-from receiver.delivery.run import Attempt, Decision
+from receiver.delivery.run import HandlerRun, Outcome
 from receiver.errors import StoreError
+from receiver.metrics import Metrics
+from receiver.store.base import Store
 from receiver.store.records import Claimed, Finish
 
 log = structlog.get_logger("receiver.worker")
 
 
 @dataclass(frozen=True, slots=True)
-class _Outcome:
+class _Ended:
     item: Claimed
-    decision: Decision
-    result: Attempt | None
+    outcome: Outcome
+    run: HandlerRun | None  # None: the handler did not run (the outcome was decided before)
     finish: Finish
 
 
 class Recorder:
     """Batches the ends of attempts into one write per turn of the loop."""
 
-    def __init__(self, store: Any, metrics: Any = None) -> None:
+    def __init__(self, store: Store, metrics: Metrics) -> None:
         self.store = store
         self.metrics = metrics
-        self._pending: list[_Outcome] = []
+        self._pending: list[_Ended] = []
         self._writes: set[asyncio.Task[None]] = set()
 
-    def add(self, item: Claimed, decision: Decision, result: Attempt | None) -> None:
+    def add(self, item: Claimed, outcome: Outcome, run: HandlerRun | None) -> None:
         """Record this attempt's end with the others that end in this turn of the loop."""
         finish = Finish(
             id=item.id,
             attempt=item.attempt,
-            status=decision.status,
-            next_attempt_at=decision.next_attempt_at,
-            error=decision.error,
-            follow_ups=result.follow_ups if result else (),
+            status=outcome.status,
+            next_attempt_at=outcome.next_attempt_at,
+            error=outcome.error,
+            follow_ups=run.follow_ups if run else (),
             side_effects=item.side_effects,
         )
-        self._pending.append(_Outcome(item, decision, result, finish))
+        self._pending.append(_Ended(item, outcome, run, finish))
         if len(self._pending) == 1:  # an empty context: no delivery's bindings leak into it
             asyncio.get_running_loop().call_soon(self._flush, context=contextvars.Context())
 
@@ -71,38 +72,27 @@ class Recorder:
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
 
-    async def _write(self, batch: list[_Outcome]) -> None:
+    async def _write(self, batch: list[_Ended]) -> None:
         answers: list[bool | StoreError]
         try:
-            answers = await self.store.finish_many([o.finish for o in batch])
+            answers = await self.store.finish_many([ended.finish for ended in batch])
         except StoreError as exc:  # the leases will expire and the deliveries run again
             answers = [exc] * len(batch)
         except Exception:  # not an outcome but a bug: the same, and the error logged
             log.exception("worker_error", deliveries=len(batch))
             return
-        for outcome, answer in zip(batch, answers, strict=True):
-            self._report(outcome, answer)
+        for ended, answer in zip(batch, answers, strict=True):
+            self._report(ended, answer)
 
-    def _report(self, outcome: _Outcome, answer: bool | StoreError) -> None:
-        item, decision, result, finish = (
-            outcome.item,
-            outcome.decision,
-            outcome.result,
-            outcome.finish,
-        )
-        bound = dict(  # what the delivery's own lines carry (bound in its task by the worker)
-            event_id=item.event_id,
-            call_id=item.call_id,
-            type=item.envelope.get("type"),
-            handler=item.handler,
-            attempt=item.attempt,
-        )
+    def _report(self, ended: _Ended, answer: bool | StoreError) -> None:
+        item, outcome, finish = ended.item, ended.outcome, ended.finish
+        fields = item.log_fields()  # what the delivery's own lines carry
         if isinstance(answer, StoreError):
-            log.error("delivery_not_recorded", error=str(answer), **bound)
+            log.error("delivery_not_recorded", error=str(answer), **fields)
             return
-        seconds = result.seconds if result else 0.0
-        if self.metrics is not None and answer:
-            self.metrics.delivery(item.handler, decision.status, seconds)
+        seconds = ended.run.seconds if ended.run else 0.0
+        if answer:
+            self.metrics.delivery(item.handler, outcome.status, seconds)
             if finish.follow_ups and not item.side_effects:
                 for _ in finish.follow_ups:
                     self.metrics.follow_up("suppressed")
@@ -110,14 +100,14 @@ class Recorder:
         # reached the store too late) and the delivery runs again elsewhere
         (log.info if answer else log.warning)(
             "delivery_finished",
-            outcome=decision.status if answer else "lease_lost",
+            outcome=outcome.status if answer else "lease_lost",
             duration_ms=round(seconds * 1000, 2),
-            error=decision.error,
+            error=outcome.error,
             follow_ups=len(finish.follow_ups),
             retry_in=(
-                round(decision.next_attempt_at - time.time(), 3)
-                if decision.next_attempt_at
+                round(outcome.next_attempt_at - time.time(), 3)
+                if outcome.next_attempt_at
                 else None
             ),
-            **bound,
+            **fields,
         )

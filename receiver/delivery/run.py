@@ -1,4 +1,4 @@
-"""Running one handler on one event, and turning what happened into an outcome."""
+"""Running one handler on one event, and the outcome its run leads to."""
 
 from __future__ import annotations
 
@@ -9,19 +9,19 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Literal
 
-from receiver.delivery.backoff import RetryPolicy
+from receiver.delivery.backoff import Backoff
 from receiver.delivery.context import HandlerContext
 from receiver.delivery.router import HandlerSpec
 from receiver.delivery.signals import Drop, Retry
 from receiver.events import Event
 from receiver.follow_ups.intent import FollowUpRequest
+from receiver.store.records import FinishStatus
 
-Status = Literal["done", "retry", "dropped", "dead", "skipped"]
 MAX_ERROR = 2000
 
 
 @dataclass(frozen=True, slots=True)
-class Attempt:
+class HandlerRun:
     """What one run of a handler did: returned, raised Retry/Drop, timed out, or failed."""
 
     kind: Literal["done", "retry", "dropped", "error", "skipped"]
@@ -32,10 +32,10 @@ class Attempt:
 
 
 @dataclass(frozen=True, slots=True)
-class Decision:
-    """What the store records for a delivery after an attempt."""
+class Outcome:
+    """What the store records for a delivery after a run (or instead of one)."""
 
-    status: Status
+    status: FinishStatus
     next_attempt_at: float | None
     error: str | None
 
@@ -45,19 +45,23 @@ def describe(exc: BaseException) -> str:
     return text[:MAX_ERROR]
 
 
-async def attempt(
+async def run_handler(
     spec: HandlerSpec, event: Event, ctx: HandlerContext, executor: Executor | None = None
-) -> Attempt:
+) -> HandlerRun:
     """Run ``spec`` on ``event`` within its timeout; never raises (except cancellation)."""
     started = time.perf_counter()
 
-    def done(kind, error=None, after=None) -> Attempt:  # type: ignore[no-untyped-def]
+    def ran(
+        kind: Literal["done", "retry", "dropped", "error", "skipped"],
+        error: str | None = None,
+        after: float | None = None,
+    ) -> HandlerRun:
         follow_ups = tuple(ctx.follow_ups) if kind == "done" else ()
-        return Attempt(kind, error, after, follow_ups, time.perf_counter() - started)
+        return HandlerRun(kind, error, after, follow_ups, time.perf_counter() - started)
 
     try:
         if spec.when is not None and not spec.when(event):
-            return done("skipped")
+            return ran("skipped")
         # In this task rather than a task of its own (as wait_for would): no task, future and
         # callbacks per delivery, which on a busy worker cost more than a no-op handler.
         async with asyncio.timeout(spec.timeout):
@@ -68,22 +72,21 @@ async def attempt(
                 call: Callable[[], object] = lambda: spec.func(event, ctx)  # noqa: E731
                 await loop.run_in_executor(executor, call)
     except Retry as exc:
-        return done("retry", exc.reason, exc.after)
+        return ran("retry", exc.reason, exc.after)
     except Drop as exc:
-        return done("dropped", exc.reason)
+        return ran("dropped", exc.reason)
     except TimeoutError:
-        return done("error", f"TimeoutError: the handler ran longer than {spec.timeout} s")
+        return ran("error", f"TimeoutError: the handler ran longer than {spec.timeout} s")
     except Exception as exc:
-        return done("error", describe(exc))
-    return done("done")
+        return ran("error", describe(exc))
+    return ran("done")
 
 
-def decide(spec: HandlerSpec, attempt_no: int, result: Attempt, policy: RetryPolicy) -> Decision:
-    """Map an attempt to the delivery's next state, honouring ``max_attempts``."""
-    if result.kind in ("done", "dropped", "skipped"):
-        status: Status = "done" if result.kind == "done" else result.kind
-        return Decision(status, None, result.error)
-    if attempt_no >= spec.max_attempts:
-        return Decision("dead", None, result.error)
-    delay = result.retry_after if result.retry_after is not None else policy.delay(attempt_no)
-    return Decision("retry", time.time() + max(0.0, delay), result.error)
+def outcome_of(spec: HandlerSpec, attempt: int, run: HandlerRun, backoff: Backoff) -> Outcome:
+    """The delivery's next state after ``run``, honouring ``max_attempts``."""
+    if run.kind == "done" or run.kind == "dropped" or run.kind == "skipped":
+        return Outcome(run.kind, None, run.error)
+    if attempt >= spec.max_attempts:
+        return Outcome("dead", None, run.error)
+    delay = run.retry_after if run.retry_after is not None else backoff.delay(attempt)
+    return Outcome("retry", time.time() + max(0.0, delay), run.error)

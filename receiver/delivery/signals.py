@@ -16,7 +16,7 @@ from __future__ import annotations
 
 
 class Retry(Exception):
-    """Run this delivery again, after ``after`` seconds (or the retry policy's backoff).
+    """Run this delivery again, after ``after`` seconds (or the backoff).
 
     A retry still counts towards ``max_attempts``.
     """

@@ -23,8 +23,6 @@ intent with ``reconcile`` set, so it is looked for before it is sent again.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import time
 from typing import Any
@@ -32,7 +30,7 @@ from typing import Any
 import structlog
 from aiolimiter import AsyncLimiter
 
-from receiver.delivery.backoff import RetryPolicy
+from receiver.delivery.backoff import Backoff
 from receiver.errors import (
     StoreError,
     VocodeAuthError,
@@ -43,20 +41,41 @@ from receiver.errors import (
 )
 from receiver.follow_ups.guards import FollowUpGuards
 from receiver.follow_ups.intent import FOLLOW_UP_DEPTH, FOLLOW_UP_KEY
+from receiver.loop import ClaimLoop
+from receiver.metrics import Metrics
 from receiver.settings import Settings
+from receiver.store.base import Store
 from receiver.store.records import ClaimedFollowUp
+from receiver.vocode.client import VocodeClient
 
 log = structlog.get_logger("receiver.sender")
 
 
-class Sender:
-    """Sends due follow-up intents through ``client`` until :meth:`stop`."""
+class Sender(ClaimLoop[ClaimedFollowUp]):
+    """Sends due follow-up intents through ``client`` until :meth:`stop`.
 
-    def __init__(self, store: Any, client: Any, settings: Settings, *, metrics: Any = None):
+    On stop, requests in flight get up to the lease to finish (their outcome must be
+    recorded); one still running then is looked for again by whoever claims it next.
+    """
+
+    name = "receiver-sender"
+
+    def __init__(
+        self,
+        store: Store,
+        client: VocodeClient,
+        settings: Settings,
+        *,
+        metrics: Metrics | None = None,
+    ) -> None:
+        super().__init__(
+            capacity=settings.follow_up_concurrency,
+            poll=settings.poll_interval_seconds,
+            grace=settings.follow_up_lease_seconds,
+        )
         self.store = store
         self.client = client
-        self.metrics = metrics
-        self.poll = settings.poll_interval_seconds
+        self.metrics = metrics if metrics is not None else Metrics.discarding()
         self.lease = settings.follow_up_lease_seconds
         self.max_attempts = settings.follow_up_max_attempts
         self.reconcile_delay = settings.follow_up_reconcile_delay_seconds
@@ -64,61 +83,26 @@ class Sender:
             max_per_number=settings.follow_up_max_per_number,
             max_depth=settings.follow_up_max_depth,
         )
-        self.policy = RetryPolicy(settings.retry_base_seconds, settings.retry_cap_seconds)
-        self.capacity = settings.follow_up_concurrency
+        self.backoff = Backoff(settings.retry_base_seconds, settings.retry_cap_seconds)
         self._limiter = AsyncLimiter(settings.follow_up_rate_per_second, 1)
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._wake = asyncio.Event()
-        self._stopping = False
-        self._loop_task: asyncio.Task[None] | None = None
 
-    def wake(self) -> None:
-        self._wake.set()
+    async def _claim(self, free: int) -> tuple[list[ClaimedFollowUp], bool]:
+        try:
+            claim = await self.store.claim_follow_ups(free, self.lease, self.guards)
+        except StoreError as exc:
+            log.error("follow_up_claim_failed", error=str(exc))
+            return [], False
+        for key, reason in claim.refused:
+            self.metrics.follow_up(f"refused_{'dnc' if reason == 'do_not_call' else reason}")
+            log.warning("follow_up_refused", key=key, reason=reason)
+        return claim.claimed, len(claim.claimed) >= free
 
-    def start(self) -> None:
-        self._loop_task = asyncio.create_task(self._claim_loop(), name="receiver-sender")
+    def _ended(self, item: ClaimedFollowUp, error: BaseException | None) -> None:
+        if error is not None:
+            log.error("sender_error", exc_info=error)
 
-    async def stop(self) -> None:
-        """Stop claiming and wait for requests in flight (their outcome must be recorded)."""
-        self._stopping = True
-        self._wake.set()
-        if self._loop_task is not None:
-            await self._loop_task
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=self.lease)
-
-    async def _claim_loop(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            free = self.capacity - len(self._tasks)
-            claimed: list[ClaimedFollowUp] = []
-            if free > 0:
-                try:
-                    claim = await self.store.claim_follow_ups(free, self.lease, self.guards)
-                    claimed = claim.claimed
-                    for key, reason in claim.refused:
-                        self._count(f"refused_{'dnc' if reason == 'do_not_call' else reason}")
-                        log.warning("follow_up_refused", key=key, reason=reason)
-                except StoreError as exc:
-                    log.error("follow_up_claim_failed", error=str(exc))
-            for item in claimed:
-                task = asyncio.create_task(self._send(item))
-                self._tasks.add(task)
-                task.add_done_callback(self._finished)
-            if claimed and len(claimed) >= free:
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll)
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        self._wake.set()
-        if not task.cancelled() and task.exception() is not None:
-            log.error("sender_error", exc_info=task.exception())
-
-    def _count(self, outcome: str) -> None:
-        if self.metrics is not None:
-            self.metrics.follow_up(outcome)
+    async def _run(self, item: ClaimedFollowUp) -> None:
+        await self._send(item)
 
     async def _send(self, item: ClaimedFollowUp) -> None:
         with structlog.contextvars.bound_contextvars(follow_up=item.key, attempt=item.attempt):
@@ -147,7 +131,7 @@ class Sender:
             if item.attempt >= self.max_attempts:
                 await self._complete(item, "held", reason=reason, reconcile=True)
             else:
-                await self._retry(item, reason, self.policy.delay(item.attempt), reconcile=True)
+                await self._retry(item, reason, self.backoff.delay(item.attempt), reconcile=True)
             return True
         if call is not None:
             log.info("follow_up_reconciled", vocode_call_id=call.id)
@@ -169,12 +153,12 @@ class Sender:
             return
         if isinstance(exc, VocodeRateLimited):
             after = exc.retry_after
-            delay = after if after is not None else self.policy.delay(item.attempt)
+            delay = after if after is not None else self.backoff.delay(item.attempt)
             await self._retry(item, str(exc), delay, reconcile=False)
         elif isinstance(exc, VocodeNotSent):
-            await self._retry(item, str(exc), self.policy.delay(item.attempt), reconcile=False)
+            await self._retry(item, str(exc), self.backoff.delay(item.attempt), reconcile=False)
         else:  # a 5xx or an unknown outcome: the call may exist, so look before resending
-            delay = max(self.reconcile_delay, self.policy.delay(item.attempt))
+            delay = max(self.reconcile_delay, self.backoff.delay(item.attempt))
             await self._retry(item, str(exc), delay, reconcile=True)
 
     async def _retry(
@@ -192,7 +176,7 @@ class Sender:
             return
         outcome = "retried" if status == "pending" else status
         if kept:
-            self._count(outcome)
+            self.metrics.follow_up(outcome)
         (log.info if kept else log.warning)(
             "follow_up_finished",
             outcome=outcome if kept else "lease_lost",
