@@ -6,7 +6,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from receiver.intake.endpoint import canonical
+from receiver.intake.dedup import canonical
 from receiver.store.records import NewEvent
 from receiver.testing import sample
 

@@ -9,14 +9,8 @@ from typing import Any
 import pytest
 
 from receiver.events import parse_event
-from receiver.intake.endpoint import (
-    SECRET_HEADERS,
-    _answer_body,
-    _envelope_json,
-    _headers_json,
-    canonical,
-    new_event_id,
-)
+from receiver.intake.dedup import canonical, envelope_json, new_event_id
+from receiver.intake.endpoint import SECRET_HEADERS, _answer_body, _headers_json
 
 SAMPLES = sorted((resources.files("receiver") / "samples").iterdir(), key=lambda e: e.name)
 ODD = {
@@ -43,7 +37,7 @@ def test_stored_json_is_what_json_dumps_gives(body: dict[str, Any]) -> None:
     dumped = parse_event(body).model_dump(mode="json")
     payload_json = canonical(dumped["payload"])
     assert payload_json == _reference(dumped["payload"])
-    assert _envelope_json(dumped, payload_json) == _reference(dumped)
+    assert envelope_json(dumped, payload_json) == _reference(dumped)
 
 
 @pytest.mark.parametrize(

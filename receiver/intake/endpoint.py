@@ -7,16 +7,13 @@ turned into ``{"error": <reason>, "detail": ...}`` in one place (:meth:`Intake._
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
-import os
 import time
-from collections import deque
 from collections.abc import Callable
-from json.encoder import c_make_encoder, encode_basestring, encode_basestring_ascii
+from json.encoder import encode_basestring_ascii
 from typing import Any
-from urllib.parse import parse_qsl, unquote_plus
+from urllib.parse import parse_qsl
 
 import pydantic_core
 import structlog
@@ -24,6 +21,13 @@ from pydantic import ValidationError
 
 from receiver.errors import RejectedDelivery, StoreError
 from receiver.events import EVENT_TYPES, Event, event_adapter, normalise
+from receiver.intake.dedup import canonical, dedup_key, envelope_json, new_event_id
+from receiver.intake.envelope import (
+    field_errors,
+    is_token_pair,
+    media_type_ok,
+    query_envelope,
+)
 from receiver.intake.signatures import Signatures
 from receiver.metrics import Metrics
 from receiver.settings import Settings
@@ -36,53 +40,6 @@ SECRET_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "cookie", "x-api-key", "webhook-signature"}
 )
 _JSON = (b"content-type", b"application/json")
-_TAGS = frozenset((*EVENT_TYPES, "unknown"))
-
-
-# Random id suffixes are read from the OS 1024 at a time: one system call per request let the
-# SQLite writer thread take the GIL from the event loop on every request.
-_suffixes: deque[str] = deque()
-os.register_at_fork(after_in_child=_suffixes.clear)
-
-
-def _random_suffix() -> str:
-    try:
-        return _suffixes.pop()
-    except IndexError:
-        block = os.urandom(5 * 1024).hex()
-        _suffixes.extend(block[i : i + 10] for i in range(10, len(block), 10))
-        return block[:10]
-
-
-def new_event_id() -> str:
-    """Time-ordered, unguessable: ``evt_`` + microseconds (hex) + 40 random bits."""
-    return f"evt_{time.time_ns() // 1000:013x}{_random_suffix()}"
-
-
-# json.dumps builds this C encoder anew on every call; built once, it is twice as fast. No
-# check for circular references: decoded JSON cannot have any.
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-_encode = c_make_encoder and c_make_encoder(
-    None, _CANONICAL.default, encode_basestring, None, ":", ",", True, False, True
-)
-
-
-def canonical(value: Any) -> str:
-    """Sorted keys, no spaces, UTF-8 kept: the JSON that dedup keys are digests of.
-
-    Equal to ``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``.
-    """
-    if _encode is None:  # no C accelerator (not CPython)
-        return _CANONICAL.encode(value)
-    return "".join(_encode(value, 0))
-
-
-def _envelope_json(dumped: dict[str, Any], payload_json: str) -> str:
-    """``canonical(dumped)``, reusing the payload's JSON when the envelope has no extra keys."""
-    if len(dumped) != 3:  # type, call_id, payload and extras
-        return canonical(dumped)
-    call_id, kind = encode_basestring(dumped["call_id"]), encode_basestring(dumped["type"])
-    return f'{{"call_id":{call_id},"payload":{payload_json},"type":{kind}}}'
 
 
 def _answer_body(answer: dict[str, Any]) -> bytes:
@@ -100,64 +57,6 @@ def _headers_json(headers: list[tuple[bytes, bytes]]) -> str:
         if name not in SECRET_HEADERS:
             kept[name] = value.decode("latin-1")
     return json.dumps(kept)
-
-
-def dedup_key(event: Event, payload_json: str, header_key: str | None) -> str:
-    """The sender's idempotency key when it gives one, else a digest of what it sent."""
-    if header_key:
-        return "h:" + header_key
-    digest = hashlib.sha256(f"{event.type}\n{event.call_id}\n{payload_json}".encode())
-    return "s:" + digest.hexdigest()
-
-
-def _media_type_ok(value: bytes | None) -> bool:
-    if value is None:  # Vocode's headers are undocumented: a missing type is tried as JSON
-        return True
-    media = value.split(b";", 1)[0].strip().lower()
-    return media == b"application/json" or (
-        media.startswith(b"application/") and media.endswith(b"+json")
-    )
-
-
-def _field_errors(exc: ValidationError) -> list[dict[str, Any]]:
-    """pydantic's locations and messages, never the submitted values."""
-    errors = exc.errors(include_url=False, include_input=False, include_context=False)
-    for error in errors:  # drop the union's tag ("event_message", ...) from the location
-        loc = error["loc"]
-        if loc and isinstance(loc[0], str) and loc[0] in _TAGS:
-            error["loc"] = loc[1:]
-    return errors
-
-
-def _is_token_pair(pair: bytes) -> bool:
-    """``token=...``, however its name is percent-encoded: never kept in the raw query."""
-    return unquote_plus(pair.split(b"=", 1)[0].decode("latin-1")) == "token"
-
-
-def _query_envelope(params: list[tuple[str, str]]) -> dict[str, Any]:
-    """``type``, ``call_id`` and ``payload`` (one JSON string, or ``payload.<field>`` pairs)."""
-    data: dict[str, Any] = {}
-    for key, value in params:
-        if key == "token":
-            continue
-        if key == "payload":
-            try:
-                data["payload"] = pydantic_core.from_json(value)
-            except ValueError as exc:
-                raise RejectedDelivery("malformed", f"payload is not JSON: {exc}") from None
-        elif key.startswith("payload."):
-            node = data.setdefault("payload", {})
-            if not isinstance(node, dict):
-                raise RejectedDelivery("malformed", "payload given both as JSON and as fields")
-            *parents, leaf = key.split(".")[1:]
-            for part in parents:
-                node = node.setdefault(part, {})
-                if not isinstance(node, dict):
-                    raise RejectedDelivery("malformed", f"conflicting query keys at {key}")
-            node[leaf] = value
-        else:
-            data[key] = value
-    return data
 
 
 class Intake:
@@ -226,19 +125,19 @@ class Intake:
             except ValueError as exc:
                 raise RejectedDelivery("malformed", f"body is not JSON: {exc}") from None
         else:
-            raw = b"&".join(p for p in query.split(b"&") if not _is_token_pair(p))
+            raw = b"&".join(p for p in query.split(b"&") if not is_token_pair(p))
             try:  # the token check above is lenient; the envelope's values must be UTF-8
                 params = parse_qsl(query.decode(), keep_blank_values=True, errors="strict")
             except UnicodeDecodeError:
                 raise RejectedDelivery("malformed", "the query string is not UTF-8") from None
-            data = _query_envelope(params)
+            data = query_envelope(params)
         kind = data.get("type") if isinstance(data, dict) else None
         if isinstance(kind, str) and kind in self._ignored:  # an unhashable type is a 422
             return 200, {"ignored": True}, "ignored"
         try:
             event = event_adapter.validate_python(normalise(data))
         except ValidationError as exc:
-            raise RejectedDelivery("invalid", _field_errors(exc)) from None
+            raise RejectedDelivery("invalid", field_errors(exc)) from None
         scope["receiver.type"], scope["receiver.call_id"] = event.type, event.call_id
         dumped = event.model_dump(mode="json")
         payload_json = canonical(dumped["payload"])
@@ -254,7 +153,7 @@ class Intake:
                 received_at=time.time(),
                 method=method,
                 headers=_headers_json(scope["headers"]),
-                envelope=_envelope_json(dumped, payload_json),
+                envelope=envelope_json(dumped, payload_json),
                 raw=raw,
                 handlers=self.route(event),
             )
@@ -295,7 +194,7 @@ class Intake:
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self._limit:
             raise RejectedDelivery("too_large", f"the limit is {self._limit} bytes")
-        if not _media_type_ok(headers.get(b"content-type")):
+        if not media_type_ok(headers.get(b"content-type")):
             raise RejectedDelivery("bad_media_type", "send application/json")
         chunks, size = [], 0
         while True:

@@ -1,0 +1,74 @@
+"""Event ids, the canonical JSON of what was sent, and the deduplication key made from it.
+
+No Vocode event carries an id. The key is the sender's idempotency key when a relay gives one
+(``webhook-id`` / ``Idempotency-Key``), else a digest of (type, call id, canonical payload):
+the same event delivered twice has the same key, and the store's unique constraint decides.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections import deque
+from json.encoder import c_make_encoder, encode_basestring
+from typing import Any
+
+from receiver.events import Event
+
+# Random id suffixes are read from the OS 1024 at a time: one system call per request let the
+# SQLite writer thread take the GIL from the event loop on every request.
+_suffixes: deque[str] = deque()
+os.register_at_fork(after_in_child=_suffixes.clear)
+
+
+def _random_suffix() -> str:
+    try:
+        return _suffixes.pop()
+    except IndexError:
+        block = os.urandom(5 * 1024).hex()
+        _suffixes.extend(block[i : i + 10] for i in range(10, len(block), 10))
+        return block[:10]
+
+
+def new_event_id() -> str:
+    """Time-ordered, unguessable: ``evt_`` + microseconds (hex) + 40 random bits."""
+    return f"evt_{time.time_ns() // 1000:013x}{_random_suffix()}"
+
+
+# json.dumps builds this C encoder anew on every call; built once, it is twice as fast. No
+# check for circular references: decoded JSON cannot have any.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_encode = c_make_encoder and c_make_encoder(
+    None, _CANONICAL.default, encode_basestring, None, ":", ",", True, False, True
+)
+
+
+def canonical(value: Any) -> str:
+    """Sorted keys, no spaces, UTF-8 kept: the JSON that dedup keys are digests of.
+
+    Equal to ``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``.
+    """
+    if _encode is None:  # no C accelerator (not CPython)
+        return _CANONICAL.encode(value)
+    return "".join(_encode(value, 0))
+
+
+def envelope_json(dumped: dict[str, Any], payload_json: str) -> str:
+    """``canonical(dumped)``, reusing the payload's JSON when the envelope has no extra keys."""
+    if len(dumped) != 3:  # type, call_id, payload and extras
+        return canonical(dumped)
+    call_id, kind = encode_basestring(dumped["call_id"]), encode_basestring(dumped["type"])
+    return f'{{"call_id":{call_id},"payload":{payload_json},"type":{kind}}}'
+
+
+def dedup_key(event: Event, payload_json: str, header_key: str | None) -> str:
+    """The sender's idempotency key when it gives one, else a digest of what it sent."""
+    if header_key:
+        return "h:" + header_key
+    digest = hashlib.sha256(f"{event.type}\n{event.call_id}\n{payload_json}".encode())
+    return "s:" + digest.hexdigest()
+
+
+
