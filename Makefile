@@ -23,6 +23,7 @@ run: $(STAMP) .receiver.env
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/hadolint Dockerfile
 
 ## test: install, lint, and run every test (PostgreSQL tests use the local server when it answers,

@@ -11,6 +11,7 @@ Example::
 from __future__ import annotations
 
 import gc
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -51,7 +52,7 @@ def worker_app(services: Services) -> Starlette:
     return _app(services, [])
 
 
-def _app(services: Services, routes: list[BaseRoute]) -> Starlette:
+def _app(services: Services, routes: Sequence[BaseRoute]) -> Starlette:
     metrics = Route("/metrics", metrics_endpoint(services.metrics, services.settings.metrics_token))
     app = Starlette(
         routes=[*routes, *health_routes(services), metrics],

@@ -117,7 +117,9 @@ class _NamedWriteLoggerFactory:
 _LEADING = ("timestamp", "level", "logger", "event")
 
 
-def _leading_fields(logger: object, name: str, event_dict: dict) -> dict:
+def _leading_fields(
+    logger: structlog.types.WrappedLogger, name: str, event_dict: structlog.types.EventDict
+) -> structlog.types.EventDict:
     """Timestamp, level, logger and event first: lines read left to right."""
     first = {key: event_dict[key] for key in _LEADING if key in event_dict}
-    return first | event_dict
+    return {**first, **event_dict}

@@ -33,7 +33,8 @@ def sample(event_type: str) -> dict[str, Any]:
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type!r}; expected one of {EVENT_TYPES}")
     text = resources.files("receiver.samples").joinpath(f"{event_type}.json").read_text()
-    return json.loads(text)
+    body: dict[str, Any] = json.loads(text)
+    return body
 
 
 def make_event(event_type: str, *, call_id: str | None = None, **payload: Any) -> Event:

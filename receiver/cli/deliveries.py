@@ -7,6 +7,7 @@ import re
 import time
 from dataclasses import asdict
 from datetime import UTC, datetime
+from typing import Any
 
 import click
 from rich.console import Console
@@ -14,6 +15,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from receiver.cli.common import run_with_store
+from receiver.store import Store
 from receiver.store.records import DeliveryFilter, DeliveryRecord
 
 STATUSES = ("pending", "running", "done", "dropped", "skipped", "dead")
@@ -41,7 +43,7 @@ def _when(ts: float | None) -> str:
     return "" if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
-def _as_json(record: DeliveryRecord) -> dict:
+def _as_json(record: DeliveryRecord) -> dict[str, Any]:
     out = asdict(record)
     for key in ("next_attempt_at", "lease_until", "created_at", "updated_at"):
         out[key] = _when(out[key]) or None
@@ -136,7 +138,7 @@ def replay(
             until=parse_time(until),
         )
 
-    async def work(store) -> tuple[list[DeliveryRecord], int]:  # type: ignore[no-untyped-def]
+    async def work(store: Store) -> tuple[list[DeliveryRecord], int]:
         rows = [r for r in await store.list_deliveries(where) if r.status != "running"]
         if dry_run or not rows:
             return rows, 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import click
 from rich.console import Console
@@ -17,7 +18,7 @@ def _when(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
 
 
-def _summary(event: EventRecord) -> dict:
+def _summary(event: EventRecord) -> dict[str, Any]:
     return {
         "id": event.id,
         "type": event.type,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from datetime import UTC, datetime
+from typing import Any
 
 import click
 from rich.console import Console
@@ -22,7 +23,7 @@ def _when(ts: float | None) -> str | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
-def _as_json(record: FollowUpRecord) -> dict:
+def _as_json(record: FollowUpRecord) -> dict[str, Any]:
     out = asdict(record)
     for key in ("not_before", "next_attempt_at", "sent_at", "created_at", "updated_at"):
         out[key] = _when(out[key])

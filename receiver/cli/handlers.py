@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 from rich.console import Console
@@ -22,7 +23,7 @@ def handlers(as_json: bool) -> None:
         registry = load_registry(settings.handlers)
     except ReceiverError as exc:
         raise click.ClickException(str(exc)) from None
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, spec in registry.handlers.items():
         rows.append(
             {

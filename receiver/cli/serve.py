@@ -8,6 +8,7 @@ import sys
 
 import click
 import structlog
+from starlette.applications import Starlette
 
 from receiver.cli.common import run_with_store, settings_or_exit
 from receiver.errors import ReceiverError
@@ -68,7 +69,7 @@ def _exit_cleanly(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
-def _run(app: object, host: str, port: int) -> None:
+def _run(app: Starlette, host: str, port: int) -> None:
     import uvicorn
 
     # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again with the
@@ -76,7 +77,7 @@ def _run(app: object, host: str, port: int) -> None:
     signal.signal(signal.SIGTERM, _exit_cleanly)
     signal.signal(signal.SIGINT, _exit_cleanly)
     uvicorn.run(
-        app,  # type: ignore[arg-type]
+        app,
         host=host,
         port=port,
         loop="uvloop",

@@ -12,7 +12,7 @@ import json
 import os
 import time
 from collections import deque
-from json.encoder import c_make_encoder, encode_basestring
+from json.encoder import encode_basestring
 from typing import Any
 
 from receiver.events import Event
@@ -37,12 +37,7 @@ def new_event_id() -> str:
     return f"evt_{time.time_ns() // 1000:013x}{_random_suffix()}"
 
 
-# json.dumps builds this C encoder anew on every call; built once, it is twice as fast. No
-# check for circular references: decoded JSON cannot have any.
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-_encode = c_make_encoder and c_make_encoder(
-    None, _CANONICAL.default, encode_basestring, None, ":", ",", True, False, True
-)
 
 
 def canonical(value: Any) -> str:
@@ -50,9 +45,7 @@ def canonical(value: Any) -> str:
 
     Equal to ``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``.
     """
-    if _encode is None:  # no C accelerator (not CPython)
-        return _CANONICAL.encode(value)
-    return "".join(_encode(value, 0))
+    return _CANONICAL.encode(value)
 
 
 def envelope_json(dumped: dict[str, Any], payload_json: str) -> str:

@@ -9,6 +9,7 @@ from urllib.parse import unquote_plus
 
 import pydantic_core
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from receiver.errors import RejectedDelivery
 from receiver.events import EVENT_TYPES
@@ -25,7 +26,7 @@ def media_type_ok(value: bytes | None) -> bool:
     )
 
 
-def field_errors(exc: ValidationError) -> list[dict[str, Any]]:
+def field_errors(exc: ValidationError) -> list[ErrorDetails]:
     """pydantic's locations and messages, never the submitted values."""
     errors = exc.errors(include_url=False, include_input=False, include_context=False)
     for error in errors:  # drop the union's tag ("event_message", ...) from the location

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 T = TypeVar("T")
 Row = Sequence[Any]
@@ -63,6 +63,11 @@ class Driver(Generic[T]):
         self.value: T | None = None
         self.step: Step = Script("")
         self._resume(lambda: next(plan))
+
+    def answer(self) -> T:
+        """The plan's answer, once it is done."""
+        assert self.done, "the plan has not finished"
+        return cast(T, self.value)
 
     def send(self, result: Any) -> None:
         self._resume(lambda: self._plan.send(result))

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from receiver.numbers import normalise_number
 from receiver.store.records import Claimed, DeliveryRecord, EventRecord, Finish, FollowUpRecord
 
-Row = Sequence[Any]
+Row = Iterable[Any]
 
 EVENT_COLUMNS = "id, seq, dedup_key, type, call_id, received_at, method, headers, envelope, raw"
 FOLLOW_UP_COLUMNS = """key, event_id, handler, call_id, to_number, from_number, request,

@@ -83,27 +83,35 @@ def _summary(errors: list[dict[str, Any]]) -> str:
 def error_for_response(operation: str, response: httpx.Response) -> VocodeError:
     """The error an unsuccessful (non-2xx) answer stands for."""
     status = response.status_code
-    where = {"operation": operation, "status": status}
     if status == 422:
         errors = _field_errors(response)
         return VocodeRejected(
-            f"Vocode rejected {operation} (422): {_summary(errors)}", detail=errors, **where
+            f"Vocode rejected {operation} (422): {_summary(errors)}",
+            detail=errors,
+            operation=operation,
+            status=status,
         )
     if status in (401, 403):
         return VocodeAuthError(
             f"Vocode refused the API key for {operation} ({status}); check RECEIVER_VOCODE_API_KEY",
-            **where,
+            operation=operation,
+            status=status,
         )
     if status == 429:
         retry_after = parse_retry_after(response.headers.get("retry-after"))
         return VocodeRateLimited(
             f"Vocode rate-limited {operation} (429, retry after {retry_after} s)",
             retry_after=retry_after,
-            **where,
+            operation=operation,
+            status=status,
         )
     if status >= 500:
-        return VocodeServerError(f"Vocode failed {operation} ({status})", **where)
-    return VocodeError(f"Vocode answered {operation} with {status}", **where)
+        return VocodeServerError(
+            f"Vocode failed {operation} ({status})", operation=operation, status=status
+        )
+    return VocodeError(
+        f"Vocode answered {operation} with {status}", operation=operation, status=status
+    )
 
 
 def error_for_transport(operation: str, exc: httpx.RequestError) -> VocodeError:

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Generic, TypeVar
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from receiver.errors import StoreError
 
@@ -26,7 +27,9 @@ T = TypeVar("T")
 R = TypeVar("R")
 # run(conn, items) -> one result per item; a result that is an exception fails only its item.
 # Whatever it writes must be atomic by itself (one statement), as no transaction is opened.
-Run = Callable[[asyncpg.Connection, list[T]], Awaitable[list[Any]]]
+Connection = asyncpg.Connection | PoolConnectionProxy
+"""A connection of its own, or one lent by the pool."""
+Run = Callable[[Connection, list[T]], Awaitable[list[Any]]]
 
 
 @contextlib.contextmanager

@@ -28,6 +28,7 @@ from typing import Any
 import asyncpg
 
 from receiver.store import rows
+from receiver.store.postgres.batch import Connection
 from receiver.store.postgres.intake import NOW
 from receiver.store.postgres.queries import RUNNING
 from receiver.store.records import Claimed, ClaimRequest, Finish
@@ -149,7 +150,7 @@ SELECT id FROM updated
 
 
 async def claim(
-    conn: asyncpg.Connection, request: ClaimRequest, cursors: dict[str, str] | None = None
+    conn: Connection, request: ClaimRequest, cursors: dict[str, str] | None = None
 ) -> list[Claimed]:
     """Lease due deliveries; ``cursors`` (per ordered handler, the call its last claim took
     a head of) is where this claim's walk over the calls starts, and is moved on."""
@@ -184,7 +185,7 @@ def _advance(cursors: dict[str, str], found: list[asyncpg.Record], ordered: froz
         cursors[handler] = max(wrapped) if wrapped else max(calls)
 
 
-async def finish(conn: asyncpg.Connection, results: list[Finish]) -> list[object]:
+async def finish(conn: Connection, results: list[Finish]) -> list[object]:
     """Record a batch of finished attempts, each only if its lease is still its own."""
     now = time.time()
     unique = {(r.id, r.attempt): r for r in reversed(results)}  # first of each wins

@@ -16,9 +16,8 @@ one the call's head while the later one runs.
 
 from __future__ import annotations
 
-import asyncpg
-
 from receiver.errors import StoreError
+from receiver.store.postgres.batch import Connection
 from receiver.store.records import NewEvent, Stored
 
 CHANNEL = "receiver_deliveries"  # NOTIFY'd when deliveries become due
@@ -62,7 +61,7 @@ UNION ALL SELECT NULL, NULL FROM notified
 _KNOWN = "SELECT dedup_key, id FROM events WHERE dedup_key = any($1::text[])"
 
 
-async def insert_events(conn: asyncpg.Connection, events: list[NewEvent]) -> list[object]:
+async def insert_events(conn: Connection, events: list[NewEvent]) -> list[object]:
     """Store ``events`` with one statement; one :class:`Stored` per event."""
     first: dict[str, NewEvent] = {}
     for event in events:

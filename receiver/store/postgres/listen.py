@@ -15,6 +15,8 @@ from typing import Any
 import asyncpg
 import structlog
 
+from receiver.store.postgres.batch import Connection
+
 log = structlog.get_logger("receiver.store")
 
 
@@ -34,7 +36,7 @@ class Listener:
         self._ping = ping_seconds
         self._retry = retry_seconds
         self._task: asyncio.Task[None] | None = None
-        self._conn: asyncpg.Connection | None = None
+        self._conn: Connection | None = None
         self.listening = asyncio.Event()
 
     def start(self) -> None:

@@ -26,7 +26,7 @@ from receiver.errors import StoreError
 from receiver.store.core import PlanFactory, SqlStore
 from receiver.store.plan import Driver, Execute, Fetch, Plan, Step
 from receiver.store.postgres import claims
-from receiver.store.postgres.batch import Batcher, translated
+from receiver.store.postgres.batch import Batcher, Connection, translated
 from receiver.store.postgres.intake import CHANNEL, insert_events, is_new
 from receiver.store.postgres.listen import Listener
 from receiver.store.postgres.queries import QUERIES
@@ -131,7 +131,7 @@ class PostgresStore(SqlStore):
             log.warning("store_analyze_failed", error=str(exc))
 
     async def _with_connection(
-        self, fn: Callable[[asyncpg.Connection], Awaitable[T]], tx: bool = False
+        self, fn: Callable[[Connection], Awaitable[T]], tx: bool = False
     ) -> T:
         if self._pool is None:
             raise StoreError("the store is closed")
@@ -148,7 +148,7 @@ class PostgresStore(SqlStore):
         return await self._with_connection(lambda conn: run_plan(conn, plan()))
 
     async def _write(self, plan: PlanFactory[T], *, notify: bool = False) -> T:
-        async def run(conn: asyncpg.Connection) -> T:
+        async def run(conn: Connection) -> T:
             answer = await run_plan(conn, plan())
             if notify:  # wakes the workers of every process when this commits
                 await conn.execute("SELECT pg_notify($1, '')", CHANNEL)
@@ -178,7 +178,7 @@ class PostgresStore(SqlStore):
         return [a if isinstance(a, bool) else _store_error(a) for a in answers]
 
 
-async def run_plan(conn: asyncpg.Connection, plan: Plan[T]) -> T:
+async def run_plan(conn: Connection, plan: Plan[T]) -> T:
     """Run ``plan``'s statements on ``conn`` (in the caller's transaction, if any)."""
     driver = Driver(plan)
     while not driver.done:
@@ -188,10 +188,10 @@ async def run_plan(conn: asyncpg.Connection, plan: Plan[T]) -> T:
             driver.throw(exc)
         else:
             driver.send(result)
-    return driver.value  # type: ignore[return-value]  # done: value is the plan's answer
+    return driver.answer()
 
 
-async def _run_step(conn: asyncpg.Connection, step: Step) -> Any:
+async def _run_step(conn: Connection, step: Step) -> Any:
     if isinstance(step, Fetch | Execute):
         sql, names = positional(step.sql)
         args = [step.params[name] for name in names]
@@ -221,7 +221,7 @@ def positional(sql: str) -> tuple[str, tuple[str, ...]]:
     return _PARAM.sub(number, sql), tuple(names)
 
 
-async def _keep_session(conn: asyncpg.Connection) -> None:
+async def _keep_session(conn: Connection) -> None:
     """Released connections need no reset query (one round trip each): the store sets no
     session state, takes only transaction-level locks, and the pool rolls back a transaction
     left open before it calls this."""

@@ -114,7 +114,7 @@ def run_plan(conn: sqlite3.Connection, plan: Plan[T]) -> T:
             driver.throw(exc)
         else:
             driver.send(result)
-    return driver.value  # type: ignore[return-value]  # done: value is the plan's answer
+    return driver.answer()
 
 
 def _run_step(conn: sqlite3.Connection, step: Step) -> Any:

@@ -70,8 +70,8 @@ def call_life(
 ) -> list[dict[str, Any]]:
     """The bodies Vocode would post for one call, in the order it would post them."""
     if not connected:
-        payload = {"telephony_status": telephony_status}
-        return [_envelope("event_phone_call_did_not_connect", call_id, payload)]
+        status = {"telephony_status": telephony_status}
+        return [_envelope("event_phone_call_did_not_connect", call_id, status)]
     start = time.time() if start is None else start
     events = [
         _envelope(
@@ -83,7 +83,9 @@ def call_life(
     transcript = []
     for i in range(n_messages):
         sender, text = LINES[i % len(LINES)]
-        payload = {"sender": sender, "text": text, "timestamp": start + i * SECONDS_PER_MESSAGE}
+        payload: dict[str, Any] = {
+            "sender": sender, "text": text, "timestamp": start + i * SECONDS_PER_MESSAGE
+        }
         events.append(_envelope("event_message", call_id, payload))
         transcript.append(f"{sender.upper()}: {text}")
     minutes = round((n_messages + 1) * SECONDS_PER_MESSAGE / 60, 2)

@@ -28,4 +28,5 @@ def load_sample(name: str) -> dict[str, Any]:
     path = resources.files("receiver") / "samples" / f"{name}.json"
     if not path.is_file():
         raise KeyError(f"no sample {name!r}; expected one of {sample_names()}")
-    return json.loads(path.read_text(encoding="utf-8"))
+    body: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return body
