@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Sequence
-from typing import Any
 
 import structlog
 from starlette.applications import Starlette
@@ -21,19 +20,35 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from receiver.delivery.registry import Registry
 from receiver.health import health_routes
 from receiver.intake.endpoint import Intake
-from receiver.metrics import metrics_endpoint
-from receiver.service import Services, build_services
+from receiver.metrics import Metrics, metrics_endpoint
+from receiver.service import ReadyCheck, Services, build_services
 from receiver.settings import Settings, load_settings
+from receiver.store import Store
+from receiver.vocode.client import VocodeClient
 
 log = structlog.get_logger("receiver.app")
 
 
-def create_app(settings: Settings, **parts: Any) -> Starlette:
+def create_app(
+    settings: Settings,
+    *,
+    workers: bool = True,
+    store: Store | None = None,
+    metrics: Metrics | None = None,
+    registry: Registry | None = None,
+    vocode: VocodeClient | None = None,
+    ready_checks: Sequence[ReadyCheck] = (),
+) -> Starlette:
     """The whole service (``receiver serve``): the webhook endpoint, and the workers and
-    the sender in the same process. ``parts`` replace parts of :func:`build_services`."""
-    return service_app(build_services(settings, **parts))
+    the sender in the same process. The arguments replace parts (see :func:`build_services`)."""
+    services = build_services(
+        settings, workers=workers, store=store, metrics=metrics, registry=registry,
+        vocode=vocode, ready_checks=ready_checks,
+    )  # fmt: skip
+    return service_app(services)
 
 
 def service_app(services: Services) -> Starlette:

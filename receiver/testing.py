@@ -26,6 +26,7 @@ from receiver.delivery.router import Router
 from receiver.delivery.run import run_handler
 from receiver.events import EVENT_TYPES, Event, event_adapter
 from receiver.follow_ups.intent import FollowUpRequest
+from receiver.vocode.client import VocodeClient
 
 
 def sample(event_type: str) -> dict[str, Any]:
@@ -66,7 +67,7 @@ async def run(
     *,
     event_id: str = "evt_test",
     attempt: int = 1,
-    vocode: Any = None,
+    vocode: VocodeClient | None = None,
 ) -> list[Outcome]:
     """Run every handler of ``routers`` that ``event`` matches, as the worker would, once.
 

@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from structlog.typing import FilteringBoundLogger
 
 from receiver.follow_ups.intent import FollowUpRequest, intent_key
+from receiver.vocode.client import VocodeClient
 
 
 @dataclass
@@ -29,8 +31,10 @@ class HandlerContext:
     call_id: str
     handler: str
     attempt: int
-    log: Any = field(default_factory=lambda: structlog.get_logger("receiver.handler"))
-    vocode: Any = None  # receiver.vocode.VocodeClient when RECEIVER_VOCODE_API_KEY is set
+    log: FilteringBoundLogger = field(
+        default_factory=lambda: structlog.get_logger("receiver.handler")
+    )
+    vocode: VocodeClient | None = None  # set when RECEIVER_VOCODE_API_KEY is
     side_effects: bool = True
     follow_ups: list[FollowUpRequest] = field(default_factory=list)
 

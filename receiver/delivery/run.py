@@ -9,7 +9,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Literal
 
-from receiver.delivery.backoff import Backoff
+from receiver.backoff import Backoff
 from receiver.delivery.context import HandlerContext
 from receiver.delivery.router import HandlerSpec
 from receiver.delivery.signals import Drop, Retry

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 import structlog
 from pydantic import ValidationError
 
-from receiver.delivery.backoff import Backoff
+from receiver.backoff import Backoff
 from receiver.delivery.context import HandlerContext
 from receiver.delivery.recorder import Recorder
 from receiver.delivery.registry import Registry

@@ -18,18 +18,16 @@ class FollowUpGuards:
     max_depth: int = 2  # follow-ups of follow-ups
     window_seconds: float = 86_400.0
 
+    def refusal(self, *, listed: bool, depth: int, recent_calls: int) -> str | None:
+        """Why an intent may not be dialled (``do_not_call``, ``depth``, ``cap``), or None.
 
-def refusal(
-    guards: FollowUpGuards, *, listed: bool, depth: int, recent_calls: int
-) -> str | None:
-    """Why an intent may not be dialled (``do_not_call``, ``depth``, ``cap``), or None.
-
-    ``recent_calls`` counts the other calls to the same number within the window.
-    """
-    if listed:
-        return "do_not_call"
-    if depth > guards.max_depth:
-        return "depth"
-    if recent_calls >= guards.max_per_number:
-        return "cap"
-    return None
+        ``listed``: its number is on the do-not-call list; ``recent_calls``: the other calls
+        to the same number within the window.
+        """
+        if listed:
+            return "do_not_call"
+        if depth > self.max_depth:
+            return "depth"
+        if recent_calls >= self.max_per_number:
+            return "cap"
+        return None

@@ -30,7 +30,7 @@ from typing import Any
 import structlog
 from aiolimiter import AsyncLimiter
 
-from receiver.delivery.backoff import Backoff
+from receiver.backoff import Backoff
 from receiver.errors import (
     StoreError,
     VocodeAuthError,

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import Protocol
 
 from receiver.errors import StoreError
-from receiver.follow_ups.guards import FollowUpGuards
 from receiver.store.records import (
     Claimed,
     DeliveryFilter,
@@ -20,6 +19,7 @@ from receiver.store.records import (
     Finish,
     FollowUpClaim,
     FollowUpRecord,
+    Guards,
     HandlerStats,
     NewEvent,
     Purged,
@@ -125,7 +125,7 @@ class Store(Protocol):
     # follow-ups ------------------------------------------------------------------------------
 
     async def claim_follow_ups(
-        self, limit: int, lease: float, guards: FollowUpGuards
+        self, limit: int, lease: float, guards: Guards
     ) -> FollowUpClaim:
         """Refuse what the guards forbid; mark up to ``limit`` due intents ``sending``.
 

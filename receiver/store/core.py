@@ -17,7 +17,6 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from receiver.errors import StoreError
-from receiver.follow_ups.guards import FollowUpGuards
 from receiver.store import deliveries, events, follow_ups, schema
 from receiver.store.plan import Plan
 from receiver.store.queries import Queries
@@ -31,6 +30,7 @@ from receiver.store.records import (
     Finish,
     FollowUpClaim,
     FollowUpRecord,
+    Guards,
     HandlerStats,
     NewEvent,
     Purged,
@@ -156,7 +156,7 @@ class SqlStore(abc.ABC):
     # follow-ups -------------------------------------------------------------------------------
 
     async def claim_follow_ups(
-        self, limit: int, lease: float, guards: FollowUpGuards
+        self, limit: int, lease: float, guards: Guards
     ) -> FollowUpClaim:
         return await self._write(
             lambda: follow_ups.claim_follow_ups(self.queries, limit, lease, guards)

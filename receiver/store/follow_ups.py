@@ -6,16 +6,21 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-from receiver.follow_ups.guards import FollowUpGuards, refusal
 from receiver.numbers import normalise_number
 from receiver.store import rows
 from receiver.store.plan import Execute, Fetch, Plan, where_sql
 from receiver.store.queries import Queries
-from receiver.store.records import ClaimedFollowUp, DncEntry, FollowUpClaim, FollowUpRecord
+from receiver.store.records import (
+    ClaimedFollowUp,
+    DncEntry,
+    FollowUpClaim,
+    FollowUpRecord,
+    Guards,
+)
 
 
 def claim_follow_ups(
-    q: Queries, limit: int, lease: float, guards: FollowUpGuards
+    q: Queries, limit: int, lease: float, guards: Guards
 ) -> Plan[FollowUpClaim]:
     """Lock the due intents, then each destination number (in one order for every sender),
     then decide each intent with the counts read under those locks.
@@ -50,7 +55,7 @@ def claim_follow_ups(
         reason = None
         if not maybe_sent:
             others = calls[number] - counted
-            reason = refusal(guards, listed=number in blocked, depth=depth, recent_calls=others)
+            reason = guards.refusal(listed=number in blocked, depth=depth, recent_calls=others)
         if reason is not None:
             calls[number] -= counted  # refused intents are not calls
             yield Execute(

@@ -3,12 +3,40 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
-
-from receiver.follow_ups.intent import FollowUpRequest
+from typing import Any, Literal, Protocol
 
 FinishStatus = Literal["done", "retry", "dropped", "skipped", "dead"]
 """What an attempt's end records: ``retry`` makes the delivery pending again."""
+
+
+class NewFollowUp(Protocol):
+    """A follow-up intent as the store records it (``receiver.FollowUpRequest`` is one)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def event_id(self) -> str: ...
+    @property
+    def handler(self) -> str: ...
+    @property
+    def call_id(self) -> str: ...
+    @property
+    def to_number(self) -> str: ...
+    @property
+    def from_number(self) -> str: ...
+    @property
+    def not_before(self) -> float: ...
+    def body(self) -> dict[str, Any]: ...
+
+
+class Guards(Protocol):
+    """What a claim of follow-ups checks (``receiver.follow_ups.guards.FollowUpGuards``)."""
+
+    @property
+    def window_seconds(self) -> float: ...
+    def refusal(self, *, listed: bool, depth: int, recent_calls: int) -> str | None:
+        """Why an intent may not be dialled, or None."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +138,7 @@ class Finish:
     status: FinishStatus
     next_attempt_at: float | None = None
     error: str | None = None
-    follow_ups: tuple[FollowUpRequest, ...] = ()  # asked for by a successful run only
+    follow_ups: tuple[NewFollowUp, ...] = ()  # asked for by a successful run only
     side_effects: bool = True  # False: follow-ups are recorded as suppressed, never sent
 
 
