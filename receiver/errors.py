@@ -2,6 +2,8 @@
 
 ``ReceiverError``
 ├── ``SettingsError``      a setting is missing or wrong; the process does not start
+├── ``DependencyError``    an optional dependency is missing; names the extra to install
+├── ``InvalidNumber``      a phone number cannot be read as E.164 (also a ``ValueError``)
 ├── ``StoreError``         the store could not do what was asked
 │   └── ``MigrationError`` the schema is newer than this version, or a migration failed
 ├── ``HandlerError``       a handler registration is invalid (raised at start-up)
@@ -29,6 +31,20 @@ class ReceiverError(Exception):
 
 class SettingsError(ReceiverError):
     """A setting is missing or has a wrong value; the message names the variable."""
+
+
+class DependencyError(ReceiverError):
+    """An optional dependency is not installed; the message names the extra to install."""
+
+
+class InvalidNumber(ReceiverError, ValueError):
+    """A phone number cannot be read as E.164; the message says why, never the number.
+
+    ``reason`` is a short code: ``no_country_code`` (no ``+`` and no default region),
+    ``not_a_number``, ``too_short``, ``too_long``, ``invalid_length``, ``invalid_country_code``.
+    """
+
+    reason: str = "not_a_number"
 
 
 class StoreError(ReceiverError):

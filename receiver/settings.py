@@ -5,6 +5,9 @@ This is the only module that reads the environment.
 
 from __future__ import annotations
 
+import difflib
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -24,6 +27,9 @@ from receiver.events import EVENT_TYPES
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
 DEFAULT_DATABASE_URL = "sqlite:///./receiver.db"
+HARNESS_VARIABLES = frozenset({"RECEIVER_TEST_DATABASE_URL", "RECEIVER_REQUIRE_POSTGRES"})
+"""``RECEIVER_*`` variables of the project's test harness (``make test``, ``tests/pg_support.py``):
+not settings, but the project's own, so never reported as unknown."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +75,11 @@ DatabaseUrlSetting = Annotated[
 ]
 
 
+def _upper(value: object) -> object:
+    """Log levels in any case, as Python's logging and uvicorn take them (``warning``)."""
+    return value.strip().upper() if isinstance(value, str) else value
+
+
 def _split(value: object) -> object:
     if isinstance(value, str):
         return tuple(part.strip() for part in value.split(",") if part.strip())
@@ -96,6 +107,7 @@ class Settings(BaseSettings):
     sqlite_synchronous: Literal["FULL", "NORMAL", "EXTRA"] = "FULL"
     commit_batch_max: Annotated[int, Field(ge=1, le=10_000)] = 1000
     database_pool_size: Annotated[int, Field(ge=1, le=1000)] = 10  # PostgreSQL, per process
+    retention_days: Annotated[float, Field(gt=0)] | None = None  # purge on a schedule
 
     # handlers and workers
     handlers: CommaList = ("handlers.log:router",)
@@ -116,6 +128,7 @@ class Settings(BaseSettings):
     follow_up_max_attempts: Annotated[int, Field(ge=1)] = 8
     follow_up_reconcile_delay_seconds: Annotated[float, Field(ge=0)] = 5.0
     follow_up_lease_seconds: Annotated[float, Field(gt=0)] = 120.0
+    default_region: Annotated[str, BeforeValidator(_upper)] | None = None  # e.g. US, GB
 
     # serving
     host: str = "127.0.0.1"
@@ -123,11 +136,14 @@ class Settings(BaseSettings):
     public_url: str | None = None
 
     # logs and metrics
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_level: Annotated[
+        Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_upper)
+    ] = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
     log_pii: bool = False
     metrics_token: str | None = None
     metrics_refresh_seconds: Annotated[float, Field(gt=0, le=300)] = 5.0
+    strict_settings: bool = False  # an unknown RECEIVER_* variable stops the process
 
     # Vocode API (follow-up calls)
     vocode_api_key: SecretStr | None = None
@@ -176,6 +192,18 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown event types {unknown}; expected some of {list(EVENT_TYPES)}")
         return value
 
+    @field_validator("default_region")
+    @classmethod
+    def _known_region(cls, value: str | None) -> str | None:
+        import phonenumbers
+
+        if value is not None and value not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(
+                "expected a two-letter region code that numbers are written in when they "
+                "have no +country code (US, GB, DE, FR, IN, ...)"
+            )
+        return value
+
     @field_validator("webhook_path")
     @classmethod
     def _path(cls, value: str) -> str:
@@ -203,10 +231,36 @@ class Settings(BaseSettings):
             )
 
 
+def known_variables() -> frozenset[str]:
+    """Every ``RECEIVER_*`` variable that names a setting."""
+    return frozenset(f"RECEIVER_{name.upper()}" for name in Settings.model_fields)
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """A line per ``RECEIVER_*`` variable that is no setting, naming the closest one.
+
+    The test harness's own variables (:data:`HARNESS_VARIABLES`) are not reported.
+    """
+    environ = os.environ if environ is None else environ
+    known = known_variables()
+    lines = []
+    for name in sorted(environ):
+        if not name.startswith("RECEIVER_") or name in known or name in HARNESS_VARIABLES:
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        lines.append(f"{name} is not a setting of vocode-receiver{hint}")
+    return lines
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Read the environment; on a bad value raise :class:`SettingsError` naming the variable."""
+    """Read the environment; on a bad value raise :class:`SettingsError` naming the variable.
+
+    With ``RECEIVER_STRICT_SETTINGS=true``, an unknown ``RECEIVER_*`` variable is an error too
+    (without it, :func:`unknown_variables` is what the commands warn about at start).
+    """
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]  # pydantic checks them
+        settings = Settings(**overrides)  # type: ignore[arg-type]  # pydantic checks them
     except ValidationError as exc:
         lines = []
         for error in exc.errors(include_url=False, include_input=False):
@@ -215,3 +269,8 @@ def load_settings(**overrides: object) -> Settings:
                 message = f"RECEIVER_{str(error['loc'][0]).upper()}: {message}"
             lines.append(message)  # a check across settings names its variables itself
         raise SettingsError("\n".join(lines)) from None
+    if settings.strict_settings and (unknown := unknown_variables()):
+        raise SettingsError(
+            "\n".join(unknown) + "\n(RECEIVER_STRICT_SETTINGS=true: unknown variables are errors)"
+        )
+    return settings

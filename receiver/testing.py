@@ -68,11 +68,13 @@ async def run(
     event_id: str = "evt_test",
     attempt: int = 1,
     vocode: VocodeClient | None = None,
+    default_region: str | None = None,
 ) -> list[Outcome]:
     """Run every handler of ``routers`` that ``event`` matches, as the worker would, once.
 
     Follow-ups are those the handler asked for in a successful run (a failed run records
-    none, as in production).
+    none, as in production), their numbers in E.164 (``default_region`` is
+    ``RECEIVER_DEFAULT_REGION``: a number that cannot be read fails the run, as in production).
     """
     if isinstance(routers, Registry):
         registry = routers
@@ -82,7 +84,12 @@ async def run(
     for name in registry.route(event):
         spec = registry[name]
         ctx = HandlerContext(
-            event_id=event_id, call_id=event.call_id, handler=name, attempt=attempt, vocode=vocode
+            event_id=event_id,
+            call_id=event.call_id,
+            handler=name,
+            attempt=attempt,
+            vocode=vocode,
+            default_region=default_region,
         )
         ran = await run_handler(spec, event, ctx)
         outcomes.append(Outcome(name, ran.kind, ran.error, ran.retry_after, ran.follow_ups))

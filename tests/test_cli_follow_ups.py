@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
 from test_sender import intent
 
 from receiver.store.sqlite.store import SQLiteStore
@@ -37,10 +38,34 @@ def test_follow_ups_list_show_cancel_release(cli, db_path) -> None:
 
 
 def test_dnc_add_list_remove(cli) -> None:
-    """Numbers are stored normalised; removing an unlisted number fails clearly."""
-    assert cli("dnc", "add", "+1 (555) 555-0142", "--reason", "asked").exit_code == 0
+    """Numbers are stored in E.164; removing an unlisted number fails clearly."""
+    assert cli("migrate").exit_code == 0
+    added = cli("dnc", "add", "+1 (555) 555-0142", "--reason", "asked")
+    assert added.exit_code == 0 and added.output == "added +15555550142\n"
     [row] = [json.loads(line) for line in cli("dnc", "list", "--json").output.splitlines()]
     assert (row["number"], row["reason"]) == ("+15555550142", "asked")
     assert cli("dnc", "remove", "+15555550142").exit_code == 0
     result = cli("dnc", "remove", "+15555550142")
     assert result.exit_code != 0 and "not on the list" in result.output
+
+
+def test_dnc_add_reads_national_numbers_in_the_default_region(cli) -> None:
+    """With RECEIVER_DEFAULT_REGION=US, 555-555-0142 is listed as +15555550142; another
+    spelling of it removes it."""
+    assert cli("migrate").exit_code == 0
+    us = {"RECEIVER_DEFAULT_REGION": "us"}
+    assert cli("dnc", "add", "555-555-0142", env=us).output == "added +15555550142\n"
+    assert cli("dnc", "list", env=us).output.startswith("+15555550142\t")
+    assert cli("dnc", "remove", "(555) 555 0142", env=us).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("number", "says"),
+    [("555-555-0142", "RECEIVER_DEFAULT_REGION"), ("call me maybe", "not a phone number")],
+)
+def test_dnc_add_refuses_an_unreadable_number(cli, number: str, says: str) -> None:
+    """An unreadable number exits 1 with why, and the list stays empty."""
+    assert cli("migrate").exit_code == 0
+    result = cli("dnc", "add", number)
+    assert result.exit_code == 1 and says in result.output and "Traceback" not in result.output
+    assert cli("dnc", "list").output == ""

@@ -10,9 +10,10 @@ from receiver.cli.events import events
 from receiver.cli.fake import fake_vocode
 from receiver.cli.follow_ups import dnc, follow_ups
 from receiver.cli.handlers import handlers
+from receiver.cli.migrate import migrate
 from receiver.cli.purge import purge
 from receiver.cli.send import send
-from receiver.cli.serve import migrate, serve, token, worker
+from receiver.cli.serve import serve, token, worker
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -1,4 +1,9 @@
-"""What every command shares: settings with a readable failure, and an opened store."""
+"""What every command shares: settings with a readable failure, and an opened store.
+
+Only ``serve``, ``worker`` and ``migrate`` apply schema versions. Every other command opens
+the store as it is (:func:`run_with_store`): it creates nothing, and a missing database or
+one at another schema version is a clear error and a non-zero exit.
+"""
 
 from __future__ import annotations
 
@@ -10,35 +15,46 @@ from typing import TypeVar
 import click
 
 from receiver.errors import ReceiverError
-from receiver.settings import Settings, load_settings
+from receiver.settings import Settings, load_settings, unknown_variables
 from receiver.store import Store, create_store
+from receiver.store.schema import check_current
 
 T = TypeVar("T")
 
 
-def settings_or_exit() -> Settings:
+def settings_or_exit(*, warn: bool = True) -> Settings:
+    """The settings, or exit 1 with what is wrong. With ``warn``, unknown ``RECEIVER_*``
+    variables are reported on standard error (``serve`` and ``worker`` log them instead)."""
     try:
-        return load_settings()
+        settings = load_settings()
     except ReceiverError as exc:
         raise click.ClickException(str(exc)) from None
+    if warn:
+        for line in unknown_variables():
+            click.echo(f"warning: {line}", err=True)
+    return settings
 
 
 @contextlib.asynccontextmanager
-async def opened_store(settings: Settings) -> AsyncIterator[Store]:
+async def opened_store(
+    settings: Settings, *, read_only: bool = True, migrate: bool = False
+) -> AsyncIterator[Store]:
     store = create_store(settings)
-    await store.open()
+    await store.open(migrate=migrate, read_only=read_only)
     try:
         yield store
     finally:
         await store.close()
 
 
-def run_with_store(fn: Callable[[Store], Awaitable[T]]) -> T:
-    """Open the configured store, run ``fn`` on it, close it; errors become one clean line."""
+def run_with_store(fn: Callable[[Store], Awaitable[T]], *, read_only: bool = True) -> T:
+    """Open the configured store without migrating it (read-only unless ``read_only`` is
+    False), run ``fn`` on it, close it; errors become one clean line and exit 1."""
     settings = settings_or_exit()
 
     async def main() -> T:
-        async with opened_store(settings) as store:
+        async with opened_store(settings, read_only=read_only) as store:
+            check_current(await store.schema_state())
             return await fn(store)
 
     try:

@@ -139,7 +139,12 @@ def replay(
         )
 
     async def work(store: Store) -> tuple[list[DeliveryRecord], int]:
-        rows = [r for r in await store.list_deliveries(where) if r.status != "running"]
+        found = await store.list_deliveries(where)
+        unknown = sorted(set(delivery_ids) - {r.id for r in found})
+        if unknown:  # nothing is replayed: the command as given cannot be done
+            names = ", ".join(str(i) for i in unknown)
+            raise click.ClickException(f"no delivery {names}; nothing was replayed")
+        rows = [r for r in found if r.status != "running"]
         if dry_run or not rows:
             return rows, 0
         done = 0
@@ -151,7 +156,7 @@ def replay(
                 progress.advance(task, len(ids))
         return rows, done
 
-    rows, done = run_with_store(work)
+    rows, done = run_with_store(work, read_only=dry_run)
     if dry_run:
         for r in rows:
             click.echo(f"would replay {r.id} {r.handler} {r.event_type} {r.event_id} ({r.status})")

@@ -69,7 +69,7 @@ def show_follow_up(key: str) -> None:
 @click.argument("key")
 def release(key: str) -> None:
     """Send a held, rejected or refused intent again (guards and reconciliation still apply)."""
-    if not run_with_store(lambda store: store.release_follow_up(key)):
+    if not run_with_store(lambda store: store.release_follow_up(key), read_only=False):
         raise click.ClickException(f"{key}: not found, or not held, rejected or refused")
     click.echo(f"released {key}")
 
@@ -78,7 +78,7 @@ def release(key: str) -> None:
 @click.argument("key")
 def cancel(key: str) -> None:
     """Never send this intent (any status but sending or created)."""
-    if not run_with_store(lambda store: store.cancel_follow_up(key)):
+    if not run_with_store(lambda store: store.cancel_follow_up(key), read_only=False):
         raise click.ClickException(f"{key}: not found, or already sending or created")
     click.echo(f"cancelled {key}")
 
@@ -92,16 +92,17 @@ def dnc() -> None:
 @click.argument("number")
 @click.option("--reason", default=None, help="Why (kept beside the number).")
 def dnc_add(number: str, reason: str | None) -> None:
-    """Add a number (any formatting; spaces, dashes and parentheses are ignored)."""
-    run_with_store(lambda store: store.dnc_add(number, reason))
-    click.echo("added")
+    """Add a number, kept in E.164: +15555550123, or as written in RECEIVER_DEFAULT_REGION
+    (555-555-0123 with US). A number that cannot be read is refused (exit 1)."""
+    e164 = run_with_store(lambda store: store.dnc_add(number, reason), read_only=False)
+    click.echo(f"added {e164}")
 
 
 @dnc.command("remove")
 @click.argument("number")
 def dnc_remove(number: str) -> None:
-    """Remove a number."""
-    if not run_with_store(lambda store: store.dnc_remove(number)):
+    """Remove a number (read as `dnc add` reads it)."""
+    if not run_with_store(lambda store: store.dnc_remove(number), read_only=False):
         raise click.ClickException("that number is not on the list")
     click.echo("removed")
 
@@ -109,7 +110,7 @@ def dnc_remove(number: str) -> None:
 @dnc.command("list")
 @click.option("--json", "as_json", is_flag=True)
 def dnc_list(as_json: bool) -> None:
-    """Every listed number."""
+    """Every listed number, in E.164."""
     rows = run_with_store(lambda store: store.dnc_list())
     for number, reason, added in rows:
         row = {"number": number, "reason": reason, "added_at": _when(added)}

@@ -1,4 +1,4 @@
-"""``receiver serve``, ``receiver migrate`` and ``receiver token``."""
+"""``receiver serve``, ``receiver worker`` and ``receiver token``."""
 
 from __future__ import annotations
 
@@ -10,10 +10,9 @@ import click
 import structlog
 from starlette.applications import Starlette
 
-from receiver.cli.common import run_with_store, settings_or_exit
+from receiver.cli.common import settings_or_exit
 from receiver.errors import ReceiverError
-from receiver.settings import Settings
-from receiver.store import Store
+from receiver.settings import Settings, unknown_variables
 
 
 def webhook_url(settings: Settings, host: str, port: int) -> str:
@@ -37,9 +36,10 @@ def serve(host: str | None, port: int | None, print_url: bool) -> None:
     from receiver.logs import configure
     from receiver.service import build_services
 
-    settings = settings_or_exit()
+    settings = settings_or_exit(warn=False)
     configure(settings)
     log = structlog.get_logger("receiver.serve")
+    _warn_unknown(log)
     try:
         settings.check_serving()
         app = service_app(build_services(settings))
@@ -97,8 +97,9 @@ def worker(host: str | None, port: int | None) -> None:
     from receiver.logs import configure
     from receiver.service import build_services
 
-    settings = settings_or_exit()
+    settings = settings_or_exit(warn=False)
     configure(settings)
+    _warn_unknown(structlog.get_logger("receiver.worker"))
     try:
         services = build_services(settings)
     except ReceiverError as exc:
@@ -114,15 +115,10 @@ def worker(host: str | None, port: int | None) -> None:
     _run(app, host, port)
 
 
-@click.command()
-def migrate() -> None:
-    """Apply pending schema versions and print the database's version."""
-
-    async def run(store: Store) -> None:
-        state = await store.schema_state()
-        click.echo(f"schema version {state.current} (latest {state.latest})")
-
-    run_with_store(run)
+def _warn_unknown(log: structlog.typing.FilteringBoundLogger) -> None:
+    for line in unknown_variables():
+        variable, _, hint = line.partition(" is not a setting of vocode-receiver")
+        log.warning("unknown_setting", variable=variable, hint=hint.lstrip("; ") or None)
 
 
 @click.command()

@@ -20,6 +20,7 @@ import structlog
 from structlog.typing import FilteringBoundLogger
 
 from receiver.follow_ups.intent import FollowUpRequest, intent_key
+from receiver.numbers import to_e164
 from receiver.vocode.client import VocodeClient
 
 
@@ -36,6 +37,8 @@ class HandlerContext:
     )
     vocode: VocodeClient | None = None  # set when RECEIVER_VOCODE_API_KEY is
     side_effects: bool = True
+    default_region: str | None = None  # RECEIVER_DEFAULT_REGION: numbers without +country code
+    trace_context: str | None = None  # this attempt's span (W3C traceparent), when tracing
     follow_ups: list[FollowUpRequest] = field(default_factory=list)
 
     def follow_up(
@@ -52,17 +55,21 @@ class HandlerContext:
 
         The request is keyed by (event, handler, its rank in this run): a retried or
         replayed handler asking again records nothing new, so nobody is called twice.
+        Numbers are kept in E.164; one written without ``+country code`` is read in
+        ``RECEIVER_DEFAULT_REGION``, and one that cannot be read raises
+        :class:`~receiver.errors.InvalidNumber` here, in the handler.
         """
         key = intent_key(self.event_id, self.handler, len(self.follow_ups) + 1)
         request = FollowUpRequest(
             key=key,
             call_id=self.call_id,
-            to_number=to_number,
-            from_number=from_number,
+            to_number=to_e164(to_number, self.default_region, what="to_number"),
+            from_number=to_e164(from_number, self.default_region, what="from_number"),
             agent=agent,
             context=dict(context or {}),
             not_before=not_before if not_before is not None else time.time(),
             options=options,
+            trace_context=self.trace_context,
         )
         self.follow_ups.append(request)
         return request

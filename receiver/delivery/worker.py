@@ -64,6 +64,7 @@ class Worker(ClaimLoop[Claimed]):
         self.metrics = metrics if metrics is not None else Metrics.discarding()
         self.vocode = vocode
         self.backoff = Backoff(settings.retry_base_seconds, settings.retry_cap_seconds)
+        self.default_region = settings.default_region
         self.leases = {
             name: spec.timeout + settings.lease_margin_seconds
             for name, spec in registry.handlers.items()
@@ -143,6 +144,7 @@ class Worker(ClaimLoop[Claimed]):
             log=log.bind(**fields),
             vocode=self.vocode,
             side_effects=item.side_effects,
+            default_region=self.default_region,
         )
         run = await run_handler(spec, event, ctx, self._executor)
         return outcome_of(spec, item.attempt, run, self.backoff), run

@@ -33,6 +33,7 @@ class FollowUpRequest:
     context: dict[str, str]
     not_before: float
     options: dict[str, Any]  # other create-call fields: on_no_human_answer, hipaa_compliant, ...
+    trace_context: str | None = None  # the asking handler run's span (W3C traceparent)
 
     @property
     def event_id(self) -> str:

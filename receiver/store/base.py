@@ -36,8 +36,15 @@ class Store(Protocol):
 
     # lifecycle and schema ------------------------------------------------------------------
 
-    async def open(self) -> None:
-        """Connect and apply pending schema versions."""
+    async def open(self, *, migrate: bool = True, read_only: bool = False) -> None:
+        """Connect; with ``migrate`` (``serve``, ``worker``, ``migrate``), create the database
+        if need be and apply pending schema versions.
+
+        Without ``migrate`` (every other command) nothing is created or changed: a missing
+        database is a :class:`StoreError`, and the caller checks :meth:`schema_state`.
+        ``read_only`` refuses every write (SQLite opens the file ``mode=ro``, PostgreSQL
+        sessions are ``default_transaction_read_only``), so a read-only role can inspect.
+        """
 
     async def close(self) -> None:
         """Finish pending writes and disconnect."""
@@ -70,11 +77,26 @@ class Store(Protocol):
     async def count_events(self) -> int:
         """How many events are stored."""
 
-    async def purge(self, before: float, *, batch_size: int = 1000) -> Purged:
+    async def purge(
+        self,
+        before: float,
+        *,
+        batch_size: int = 1000,
+        follow_ups: bool = True,
+        progress: Callable[[Purged], None] | None = None,
+    ) -> Purged:
         """Delete deliveries that finished (done, dropped, skipped) before ``before``, then
         events received before it that have no delivery left; in short transactions of up to
         ``batch_size`` events, so intake and workers go on meanwhile. Dead deliveries, and
-        their events, are kept for an operator."""
+        their events, are kept for an operator.
+
+        With ``follow_ups``, also finished intents (created, rejected, refused, cancelled,
+        suppressed) last changed before ``before`` and sent over a day ago (the per-number
+        cap counts the last day's calls). ``progress`` is told the running totals after
+        each transaction."""
+
+    async def count_purgeable(self, before: float, *, follow_ups: bool = True) -> Purged:
+        """What :meth:`purge` would remove now, counted without changing anything."""
 
     # deliveries ------------------------------------------------------------------------------
 
@@ -162,11 +184,14 @@ class Store(Protocol):
     async def cancel_follow_up(self, key: str) -> bool:
         """Any intent not sending or created → cancelled."""
 
-    async def dnc_add(self, number: str, reason: str | None = None) -> None:
-        """Put a number on the do-not-call list."""
+    async def dnc_add(self, number: str, reason: str | None = None) -> str:
+        """Put a number on the do-not-call list, in E.164 (answered); one without
+        ``+country code`` is read in the store's default region. Raises
+        :class:`~receiver.errors.InvalidNumber` for one that cannot be read."""
 
     async def dnc_remove(self, number: str) -> bool:
-        """Take a number off the list; False if it was not on it."""
+        """Take a number (read as :meth:`dnc_add` does) off the list; False if it was not
+        on it."""
 
     async def dnc_list(self) -> list[DncEntry]:
         """(number, reason, added at) for every listed number."""

@@ -16,8 +16,10 @@ import functools
 from collections.abc import Callable
 from typing import TypeVar
 
-from receiver.errors import StoreError
+from receiver.errors import InvalidNumber, StoreError
+from receiver.numbers import to_e164
 from receiver.store import deliveries, events, follow_ups, schema
+from receiver.store import purge as purge_plans
 from receiver.store.plan import Plan
 from receiver.store.queries import Queries
 from receiver.store.records import (
@@ -48,8 +50,9 @@ class SqlStore(abc.ABC):
 
     queries: Queries
 
-    def __init__(self) -> None:
+    def __init__(self, default_region: str | None = None) -> None:
         self.on_commit: list[Callable[[], None]] = []
+        self.default_region = default_region  # numbers without +country code (E.164)
 
     def _notify(self) -> None:
         """Wake this process's loops: a commit may have made work due."""
@@ -59,7 +62,7 @@ class SqlStore(abc.ABC):
     # what a dialect supplies ------------------------------------------------------------------
 
     @abc.abstractmethod
-    async def open(self) -> None: ...
+    async def open(self, *, migrate: bool = True, read_only: bool = False) -> None: ...
 
     @abc.abstractmethod
     async def close(self) -> None: ...
@@ -85,7 +88,7 @@ class SqlStore(abc.ABC):
     # schema -----------------------------------------------------------------------------------
 
     async def migrate(self) -> SchemaState:
-        return await self._write(lambda: schema.migrate(self.queries))
+        return await self._write(lambda: schema.migrate(self.queries, self.default_region))
 
     async def schema_state(self) -> SchemaState:
         return await self._read(lambda: schema.schema_state(self.queries))
@@ -106,17 +109,37 @@ class SqlStore(abc.ABC):
     async def count_events(self) -> int:
         return await self._read(events.count_events)
 
-    async def purge(self, before: float, *, batch_size: int = 1000) -> Purged:
-        """One short write per ``batch_size`` events, so intake goes on in between."""
-        removed = Purged(deliveries=0, events=0)
+    async def purge(
+        self,
+        before: float,
+        *,
+        batch_size: int = 1000,
+        follow_ups: bool = True,
+        progress: Callable[[Purged], None] | None = None,
+    ) -> Purged:
+        """One short write per ``batch_size`` events (or intents), so intake goes on between."""
+        removed = Purged(0, 0)
         after: int | None = 0
         while after is not None:
             step = await self._write(
                 functools.partial(events.purge_chunk, self.queries, before, after, batch_size)
             )
-            removed = Purged(removed.deliveries + step.deliveries, removed.events + step.events)
+            removed += Purged(step.deliveries, step.events)
             after = step.after
+            if progress is not None:
+                progress(removed)
+        while follow_ups:
+            plan = functools.partial(purge_plans.follow_ups_chunk, self.queries, before, batch_size)
+            count = await self._write(plan)
+            removed += Purged(0, 0, count)
+            if progress is not None:
+                progress(removed)
+            if count < batch_size:
+                break
         return removed
+
+    async def count_purgeable(self, before: float, *, follow_ups: bool = True) -> Purged:
+        return await self._read(lambda: purge_plans.count(self.queries, before, follow_ups))
 
     # deliveries -------------------------------------------------------------------------------
 
@@ -198,11 +221,19 @@ class SqlStore(abc.ABC):
     async def cancel_follow_up(self, key: str) -> bool:
         return await self._write(lambda: follow_ups.cancel_follow_up(self.queries, key))
 
-    async def dnc_add(self, number: str, reason: str | None = None) -> None:
-        await self._write(lambda: follow_ups.dnc_add(self.queries, number, reason))
+    async def dnc_add(self, number: str, reason: str | None = None) -> str:
+        e164 = to_e164(number, self.default_region)
+        await self._write(lambda: follow_ups.dnc_add(self.queries, e164, reason))
+        return e164
 
     async def dnc_remove(self, number: str) -> bool:
-        return await self._write(lambda: follow_ups.dnc_remove(number))
+        try:
+            e164 = to_e164(number, self.default_region)
+        except InvalidNumber:  # an entry kept as written, if it could not be read (schema 4)
+            if await self._write(lambda: follow_ups.dnc_remove(number.strip())):
+                return True
+            raise
+        return await self._write(lambda: follow_ups.dnc_remove(e164))
 
     async def dnc_list(self) -> list[DncEntry]:
         return await self._read(follow_ups.dnc_list)

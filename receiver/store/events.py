@@ -27,7 +27,7 @@ def count_events() -> Plan[int]:
     return int(count)
 
 
-_FINISHED = "('done', 'dropped', 'skipped')"
+FINISHED = "('done', 'dropped', 'skipped')"
 
 
 def purge_chunk(q: Queries, before: float, after_seq: int, batch: int) -> Plan[rows.PurgeStep]:
@@ -47,7 +47,7 @@ def purge_chunk(q: Queries, before: float, after_seq: int, batch: int) -> Plan[r
     old = [seq for seq, received_at in chunk if received_at < before]
     deliveries = yield Execute(
         f"DELETE FROM deliveries WHERE {q.any_of('event_seq', 'seqs', 'bigint')}"
-        f" AND status IN {_FINISHED} AND next_attempt_at < :before",
+        f" AND status IN {FINISHED} AND next_attempt_at < :before",
         {"seqs": old, "before": before},
     )
     events = yield Execute(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-from receiver.numbers import normalise_number
 from receiver.store import rows
 from receiver.store.plan import Execute, Fetch, Plan, where_sql
 from receiver.store.queries import Queries
@@ -143,16 +142,17 @@ def cancel_follow_up(q: Queries, key: str) -> Plan[bool]:
 
 
 def dnc_add(q: Queries, number: str, reason: str | None) -> Plan[None]:
+    """Put ``number`` (E.164) on the list; listed already, its reason is replaced."""
     yield Execute(
         f"INSERT INTO do_not_call (number, reason, created_at) VALUES (:number, :reason, {q.now})"
         " ON CONFLICT (number) DO UPDATE SET reason = excluded.reason",
-        {"number": normalise_number(number), "reason": reason, "now": time.time()},
+        {"number": number, "reason": reason, "now": time.time()},
     )
 
 
 def dnc_remove(number: str) -> Plan[bool]:
     changed = yield Execute(
-        "DELETE FROM do_not_call WHERE number = :number", {"number": normalise_number(number)}
+        "DELETE FROM do_not_call WHERE number = :number", {"number": number}
     )
     return bool(changed == 1)
 

@@ -15,7 +15,7 @@ Statements use ``:name`` parameters; list values stand for SQL arrays (see
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, cast
 
@@ -80,6 +80,19 @@ class Driver(Generic[T]):
             self.step = advance()
         except StopIteration as stop:
             self.done, self.value = True, stop.value
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    """One schema version: a script of ``;``-separated statements, then (if any) a plan that
+    rewrites data, given the default region of phone numbers (``RECEIVER_DEFAULT_REGION``).
+
+    Version n of ``store/sqlite/schema.py`` and of ``store/postgres/schema.py`` make the same
+    change and have the same title (``receiver migrate --status`` shows it)."""
+
+    title: str
+    script: str = ""
+    rewrite: Callable[[str | None], Plan[None]] | None = None
 
 
 def where_sql(clauses: Any) -> str:

@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
+from receiver.store.plan import Version
+
 
 class Queries(Protocol):
-    versions: Sequence[str]
-    """The schema versions, in order; each a script of ``;``-separated statements."""
+    versions: Sequence[Version]
+    """The schema versions, in order."""
 
     now: str
     """The current time in epoch seconds as SQL (``:now``, the caller's, or the database's)."""

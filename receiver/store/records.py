@@ -81,19 +81,29 @@ class EventRecord:
 
 @dataclass(frozen=True, slots=True)
 class Purged:
-    """What :meth:`Store.purge` removed."""
+    """What :meth:`Store.purge` removed (or, for a dry run, would remove)."""
 
     deliveries: int
     events: int
+    follow_ups: int = 0
+
+    def __add__(self, other: Purged) -> Purged:
+        return Purged(
+            self.deliveries + other.deliveries,
+            self.events + other.events,
+            self.follow_ups + other.follow_ups,
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class SchemaState:
-    """The version a database is at, the latest this code knows, and what was just applied."""
+    """The version a database is at, the latest this code knows, what was just applied, and
+    the versions still to apply (number, title), in order."""
 
     current: int
     latest: int
     applied: list[int] = field(default_factory=list)
+    pending: list[tuple[int, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,6 @@ import json
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from receiver.numbers import normalise_number
 from receiver.store.records import Claimed, DeliveryRecord, EventRecord, Finish, FollowUpRecord
 
 Row = Iterable[Any]
@@ -76,10 +75,11 @@ def follow_up_rows(result: Finish) -> list[tuple[Any, ...]]:
     """The intents a finished attempt asked for, as :data:`FOLLOW_UP_INSERT` values: pending,
     or suppressed when its delivery runs without side effects (a replay that dials nobody).
 
-    A key already recorded (a retried or replayed handler) is left alone by the insert."""
+    A key already recorded (a retried or replayed handler) is left alone by the insert. The
+    numbers are E.164 already: ``ctx.follow_up`` refuses one it cannot read as such."""
     status = "pending" if result.side_effects else "suppressed"
     return [
-        (r.key, r.event_id, r.handler, r.call_id, normalise_number(r.to_number),
+        (r.key, r.event_id, r.handler, r.call_id, r.to_number,
          r.from_number, json.dumps(r.body()), r.not_before, status)
         for r in result.follow_ups
     ]  # fmt: skip

@@ -22,12 +22,32 @@ def schema_state(q: Queries) -> Plan[SchemaState]:
     current = 0
     if exists:
         [(current,)] = yield Fetch("SELECT coalesce(max(version), 0) FROM schema_version")
-    return SchemaState(current, len(q.versions))
+    latest = len(q.versions)
+    pending = [(n, q.versions[n - 1].title) for n in range(current + 1, latest + 1)]
+    return SchemaState(current, latest, pending=pending)
 
 
-def migrate(q: Queries) -> Plan[SchemaState]:
+def check_current(state: SchemaState) -> None:
+    """Raise :class:`MigrationError` unless the database is at the version this code knows."""
+    if state.current < state.latest:
+        where = f"is at schema version {state.current}"
+        if state.current == 0:
+            where = "has no receiver schema"
+        raise MigrationError(
+            f"the database {where}; this version of vocode-receiver needs version "
+            f"{state.latest}: run `receiver migrate` (or start `receiver serve`), "
+            "then try again"
+        )
+    if state.current > state.latest:
+        raise MigrationError(
+            f"the database is at schema version {state.current}, newer than this version "
+            f"of vocode-receiver knows ({state.latest}): upgrade vocode-receiver"
+        )
+
+
+def migrate(q: Queries, region: str | None = None) -> Plan[SchemaState]:
     """Apply the pending versions in order, under the dialect's lock: processes starting
-    together apply each version once."""
+    together apply each version once. ``region`` reads numbers without a country code."""
     [(schema,)] = yield Fetch(q.current_schema)
     if schema is None:
         raise MigrationError("no schema to create tables in: create the search_path's schema")
@@ -35,16 +55,17 @@ def migrate(q: Queries) -> Plan[SchemaState]:
     yield Execute(q.create_schema_version)
     state = yield from schema_state(q)
     if state.current > state.latest:
-        raise MigrationError(
-            f"the database is at schema version {state.current}; "
-            f"this version of vocode-receiver knows up to {state.latest}"
-        )
+        check_current(state)
     applied = []
     for version in range(state.current + 1, state.latest + 1):
+        step = q.versions[version - 1]
         try:
-            yield Script(q.versions[version - 1])
-        except MigrationError:
-            raise
+            if step.script:
+                yield Script(step.script)
+            if step.rewrite is not None:
+                yield from step.rewrite(region)
+        except MigrationError as exc:
+            raise MigrationError(f"schema version {version}: {exc}") from exc
         except Exception as exc:
             raise MigrationError(f"schema version {version} failed: {exc}") from exc
         yield Execute(

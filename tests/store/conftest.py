@@ -95,6 +95,42 @@ def sql(store_url: str) -> Callable[[str], Awaitable[list[tuple[Any, ...]]]]:
 
 
 @pytest.fixture
+def at_version(store_url: str) -> Callable[[int], Awaitable[None]]:
+    """``await at_version(n)``: create this test's database at schema version ``n`` (each
+    version's script, as a release that stopped there applied it), without opening a store.
+    Data rewrites are not run: there is no data yet."""
+
+    async def create(n: int) -> None:
+        from receiver.store.postgres.schema import VERSIONS as POSTGRES
+        from receiver.store.sqlite.schema import VERSIONS as SQLITE
+
+        sqlite = store_url.startswith("sqlite:///")
+        create_table = (
+            "CREATE TABLE schema_version (version integer PRIMARY KEY, applied_at float8)"
+        )
+        statements = [create_table.replace("float8", "REAL") if sqlite else create_table]
+        for number, version in enumerate((SQLITE if sqlite else POSTGRES)[:n], start=1):
+            statements += [s for s in version.script.split(";") if s.strip()]
+            statements.append(f"INSERT INTO schema_version VALUES ({number}, 0)")
+        if sqlite:
+            conn = sqlite3.connect(store_url.removeprefix("sqlite:///"), isolation_level=None)
+            try:
+                for statement in statements:
+                    conn.execute(statement)
+            finally:
+                conn.close()
+            return
+        pg = await asyncpg.connect(store_url)
+        try:
+            for statement in statements:
+                await pg.execute(statement)
+        finally:
+            await pg.close()
+
+    return create
+
+
+@pytest.fixture
 def new_event() -> Callable[..., NewEvent]:
     """``make(n, **fields) -> NewEvent``: event number ``n`` with its own id and dedup key."""
 

@@ -204,7 +204,7 @@ async def test_follow_ups_are_recorded_with_success_only_and_once(store, new_eve
     rows = await sql("SELECT key, status, to_number, depth FROM follow_ups")
     assert rows == [(f"{event_id}/h/1", "pending", "+15555550123", 1)]
     [record] = await store.list_follow_ups()
-    assert record.request["to_number"] == "+1 555 555 0123"
+    assert record.request["to_number"] == "+15555550123"  # the body Vocode gets: E.164 too
 
 
 async def test_follow_ups_of_a_replay_without_side_effects_are_suppressed(

@@ -87,8 +87,10 @@ def test_receiver_purge_command(store_url, new_event) -> None:
     env = {"RECEIVER_DATABASE_URL": store_url}
     result = CliRunner().invoke(cli_main, ["purge", "--older-than", "30d"], env=env)
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("purged 0 deliveries and 1 events older than ")
+    assert result.output.startswith(
+        "purged 0 deliveries, 1 events, 0 follow-up intents older than "
+    )
     again = CliRunner().invoke(cli_main, ["purge", "--older-than", "30d"], env=env)
-    assert again.output.startswith("purged 0 deliveries and 0 events")
+    assert again.output.startswith("purged 0 deliveries, 0 events")
     bad = CliRunner().invoke(cli_main, ["purge", "--older-than", "a month"], env=env)
     assert bad.exit_code == 2 and "expected e.g. 2h" in bad.output

@@ -41,8 +41,8 @@ async def test_version_3_drops_the_index_no_statement_reads(db_path, new_event) 
     one, and an ordered claim still finds each call's head through it."""
     conn = connect(db_path)
     conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at REAL)")
-    for version, script in enumerate(VERSIONS[:2], start=1):
-        for statement in script.split(";"):
+    for version, step in enumerate(VERSIONS[:2], start=1):
+        for statement in step.script.split(";"):
             if statement.strip():
                 conn.execute(statement)
         conn.execute("INSERT INTO schema_version VALUES (?, 0)", (version,))

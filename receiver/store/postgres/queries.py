@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from receiver.store.plan import Version
 from receiver.store.postgres.intake import NOW
 from receiver.store.postgres.schema import VERSIONS
 
@@ -17,7 +18,7 @@ RUNNING = "(d.status = 'pending' AND d.lease_until IS NOT NULL)"
 
 
 class PostgresQueries:
-    versions: Sequence[str] = VERSIONS
+    versions: Sequence[Version] = VERSIONS
     now = NOW
 
     current_schema = "SELECT current_schema()"

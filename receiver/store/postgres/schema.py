@@ -11,9 +11,13 @@ indexed column (``store/postgres/claims.py``).
 
 from __future__ import annotations
 
-VERSIONS: list[str] = [
-    # 1: events and their deliveries
-    """
+from receiver.store.migrations import e164_numbers
+from receiver.store.plan import Version
+
+VERSIONS: list[Version] = [
+    Version(
+        "events and their deliveries, follow-up intents, the do-not-call list",
+        """
     CREATE SEQUENCE events_seq;
     CREATE TABLE events (
         seq bigint PRIMARY KEY DEFAULT nextval('events_seq'),
@@ -81,9 +85,21 @@ VERSIONS: list[str] = [
         created_at double precision NOT NULL
     );
     """,
+    ),
     # 2: nothing to do: SQLite's version 2 adds the partial index deliveries_call has here
-    "SELECT 1",
+    Version("the partial index of active deliveries per call", "SELECT 1"),
     # 3: nothing to do: SQLite's version 3 drops its full index on (handler, call_id,
     # event_seq); deliveries_call here is partial from 1 and the claims' walk reads it
-    "SELECT 1",
+    Version("drop the full index of deliveries per call", "SELECT 1"),
+    # 4: numbers in E.164 (receiver/store/migrations.py), duplicates merged
+    Version("do-not-call and follow-up numbers in E.164", rewrite=e164_numbers),
+    # 5: the W3C trace context of the request that stored an event, and of the handler run
+    # that asked for a follow-up (NULL when tracing is off)
+    Version(
+        "trace context of events and follow-up intents",
+        """
+    ALTER TABLE events ADD COLUMN trace_context text;
+    ALTER TABLE follow_ups ADD COLUMN trace_context text
+    """,
+    ),
 ]

@@ -44,9 +44,15 @@ class PostgresStore(SqlStore):
     queries = QUERIES
 
     def __init__(
-        self, url: str, *, pool_size: int = 10, batch_max: int = 1000, listen: bool = True
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        batch_max: int = 1000,
+        listen: bool = True,
+        default_region: str | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(default_region)
         self.url = url
         self._pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
@@ -65,7 +71,18 @@ class PostgresStore(SqlStore):
         settings = {"application_name": LISTENER_NAME}  # visible in pg_stat_activity
         return asyncpg.connect(self.url, timeout=10, server_settings=settings)
 
-    async def open(self) -> None:
+    async def open(self, *, migrate: bool = True, read_only: bool = False) -> None:
+        """With ``migrate`` (the service), apply pending versions and LISTEN for wake-ups;
+        without (commands), neither; ``read_only`` sessions refuse every write."""
+        if migrate and read_only:
+            raise ValueError("a read-only store cannot be migrated")
+        # The store's statements are prepared once per connection and take arrays, whose
+        # values a custom plan cannot use anyway: planning them again on each run only costs
+        # CPU. A cached plan is remade when its tables are analysed, which this store sees
+        # to while they grow (see _rows_added).
+        session = {"plan_cache_mode": "force_generic_plan"}
+        if read_only:
+            session["default_transaction_read_only"] = "on"
         with translated():
             self._pool = await asyncpg.create_pool(
                 self.url,
@@ -73,14 +90,12 @@ class PostgresStore(SqlStore):
                 max_size=self._pool_size,
                 timeout=10,
                 reset=_keep_session,
-                # The store's statements are prepared once per connection and take arrays,
-                # whose values a custom plan cannot use anyway: planning them again on each
-                # run only costs CPU. A cached plan is remade when its tables are analysed,
-                # which this store sees to while they grow (see _rows_added).
-                server_settings={"plan_cache_mode": "force_generic_plan"},
+                server_settings=session,
             )
         self._events.bind(self._pool)
         self._finishes.bind(self._pool)
+        if not migrate:
+            return
         await self.migrate()
         if self._listener is not None:
             self._listener.start()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from receiver.store.plan import Version
 from receiver.store.sqlite.schema import VERSIONS
 
 _ACTIVE = "('pending', 'running')"
@@ -17,7 +18,7 @@ _PAIRS = """(SELECT i.value AS id, a.value AS attempt FROM json_each(:ids) i
 
 
 class SQLiteQueries:
-    versions: Sequence[str] = VERSIONS
+    versions: Sequence[Version] = VERSIONS
     now = ":now"
 
     current_schema = "SELECT 'main'"

@@ -6,9 +6,13 @@ Version n here and version n of ``store/postgres/schema.py`` make the same chang
 
 from __future__ import annotations
 
-VERSIONS: list[str] = [
-    # 1: events and their deliveries
-    """
+from receiver.store.migrations import e164_numbers
+from receiver.store.plan import Version
+
+VERSIONS: list[Version] = [
+    Version(
+        "events and their deliveries, follow-up intents, the do-not-call list",
+        """
     CREATE TABLE events (
         seq INTEGER PRIMARY KEY,
         id TEXT NOT NULL UNIQUE,
@@ -71,15 +75,30 @@ VERSIONS: list[str] = [
         created_at REAL NOT NULL
     );
     """,
+    ),
     # 2: a claim checks a call's earlier deliveries (per-call order) among the active ones
     # only, without reading every finished delivery of the call (PostgreSQL's has been
     # partial since 1)
-    """
+    Version(
+        "the partial index of active deliveries per call",
+        """
     CREATE INDEX deliveries_active_call ON deliveries (handler, call_id, event_seq)
         WHERE status IN ('pending', 'running')
     """,
+    ),
     # 3: deliveries_call is dropped: since 2 no statement reads it (claims use the partial
     # index), and every delivery written cost an insertion into it at a key of its own call,
     # one more page for each commit to write
-    "DROP INDEX IF EXISTS deliveries_call",
+    Version("drop the full index of deliveries per call", "DROP INDEX IF EXISTS deliveries_call"),
+    # 4: numbers in E.164 (receiver/store/migrations.py), duplicates merged
+    Version("do-not-call and follow-up numbers in E.164", rewrite=e164_numbers),
+    # 5: the W3C trace context of the request that stored an event, and of the handler run
+    # that asked for a follow-up (NULL when tracing is off)
+    Version(
+        "trace context of events and follow-up intents",
+        """
+    ALTER TABLE events ADD COLUMN trace_context TEXT;
+    ALTER TABLE follow_ups ADD COLUMN trace_context TEXT
+    """,
+    ),
 ]

@@ -35,10 +35,18 @@ class SQLiteStore(SqlStore):
 
     queries = QUERIES
 
-    def __init__(self, path: str, *, synchronous: str = "FULL", batch_max: int = 1000) -> None:
-        super().__init__()
+    def __init__(
+        self,
+        path: str,
+        *,
+        synchronous: str = "FULL",
+        batch_max: int = 1000,
+        default_region: str | None = None,
+    ) -> None:
+        super().__init__(default_region)
         self.path = path
         self._synchronous = synchronous
+        self._mode = "rwc"  # rwc: create the file (and its folder); rw: it must exist; ro
         self._writer = Writer(self._connect, batch_max)
         self._reader: sqlite3.Connection | None = None
         self._read_lock = threading.Lock()
@@ -46,21 +54,42 @@ class SQLiteStore(SqlStore):
     # lifecycle --------------------------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
-        if self.path not in ("", ":memory:"):
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        memory = self.path in ("", ":memory:")
+        if memory:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        else:
+            if self._mode == "rwc":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            uri = f"{Path(self.path).absolute().as_uri()}?mode={self._mode}"
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout = 10000")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+        if self._mode == "ro":
+            conn.execute("PRAGMA query_only = ON")
+        else:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
         conn.execute("PRAGMA foreign_keys = ON")
         return conn
 
-    async def open(self) -> None:
-        self._writer.after_commit = self._notify
-        self._writer.start(asyncio.get_running_loop())
+    async def open(self, *, migrate: bool = True, read_only: bool = False) -> None:
+        if migrate and read_only:
+            raise ValueError("a read-only store cannot be migrated")
+        self._mode = "rwc" if migrate else "ro" if read_only else "rw"
+        if not migrate and self.path not in ("", ":memory:") and not Path(self.path).is_file():
+            raise StoreError(
+                f"no database at {self.path} (RECEIVER_DATABASE_URL); `receiver migrate` "
+                "or `receiver serve` creates it"
+            )
         try:
+            if not read_only:
+                self._writer.after_commit = self._notify
+                self._writer.start(asyncio.get_running_loop())
             self._reader = await asyncio.to_thread(self._connect)
-            await self.migrate()
+            if migrate:
+                await self.migrate()
+        except sqlite3.Error as exc:
+            await self.close()
+            raise StoreError(f"cannot open the SQLite database {self.path}: {exc}") from exc
         except BaseException:
             await self.close()  # no writer thread or connection outlives a failed open
             raise

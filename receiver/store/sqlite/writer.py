@@ -54,7 +54,8 @@ class Writer:
         self, op: Callable[[sqlite3.Connection], T], *, notify: bool = False
     ) -> asyncio.Future[T]:
         """Queue ``op``; with ``notify``, ``after_commit`` runs once its batch is committed."""
-        assert self._loop is not None, "writer not started"
+        if self._loop is None:
+            raise StoreError("the store is open read-only")
         if not self._thread.is_alive():  # nobody would ever resolve the future
             raise StoreError("the store is closed")
         future: asyncio.Future[T] = self._loop.create_future()
