@@ -243,12 +243,13 @@ def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
     """
     environ = os.environ if environ is None else environ
     known = known_variables()
+    suffixes = sorted(name.removeprefix("RECEIVER_") for name in known)
     lines = []
     for name in sorted(environ):
         if not name.startswith("RECEIVER_") or name in known or name in HARNESS_VARIABLES:
             continue
-        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]}?" if close else ""
+        close = difflib.get_close_matches(name.removeprefix("RECEIVER_"), suffixes, 1, 0.6)
+        hint = f"; did you mean RECEIVER_{close[0]}?" if close else ""
         lines.append(f"{name} is not a setting of vocode-receiver{hint}")
     return lines
 

@@ -98,3 +98,13 @@ def test_replay_time_filters(cli, db_path) -> None:
     assert "6 deliveries would be replayed" in cli("replay", "--since", "1h", "--dry-run").output
     result = cli("replay", "--since", "yesterday")
     assert result.exit_code != 0 and "expected e.g. 2h" in result.output
+
+
+def test_replay_of_an_unknown_id_exits_1_naming_it_and_replays_nothing(cli, db_path) -> None:
+    """`receiver replay 1 999 998` exits 1 naming 998 and 999; delivery 1 stays dead."""
+    _seed_dead(db_path, handlers=("t.a",), count=1)
+    result = cli("replay", "1", "999", "998")
+    assert result.exit_code == 1
+    assert "no delivery 998, 999; nothing was replayed" in result.output
+    assert _statuses(db_path) == {1: ("dead", True)}
+    assert cli("replay", "1").output == "replayed 1 deliveries\n"

@@ -98,3 +98,17 @@ def test_serve_reads_host_and_port_from_the_environment(cli, served) -> None:
     result = cli("serve", env={"RECEIVER_HOST": "127.0.0.2", "RECEIVER_PORT": "9999"})
     assert result.exit_code == 0, result.output
     assert (served[0]["host"], served[0]["port"]) == ("127.0.0.2", 9999)
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_serve_and_worker_log_an_unknown_variable(cli, served, command: str) -> None:
+    """A misspelt RECEIVER_TOKEN is a logged warning naming RECEIVER_TOKENS (a log line, not
+    plain text on standard error); the process still starts."""
+    with structlog.testing.capture_logs() as logs:
+        result = cli(command, env={"RECEIVER_TOKEN": "x"})
+    assert result.exit_code == 0, result.output
+    [warning] = [e for e in logs if e["event"] == "unknown_setting"]
+    assert warning["variable"] == "RECEIVER_TOKEN" and warning["log_level"] == "warning"
+    assert warning["hint"] == "did you mean RECEIVER_TOKENS?"
+    assert "RECEIVER_TOKEN" not in result.output
+    assert len(served) == 1

@@ -75,7 +75,7 @@ def test_what_cannot_be_read_is_refused_with_the_reason(
 def test_follow_up_keeps_both_numbers_in_e164_with_the_default_region() -> None:
     """ctx.follow_up records E.164 numbers, reading national ones in the default region;
     the body sent to Vocode carries them too."""
-    ctx = HandlerContext(event_id="evt_1", call_id="c1", handler="h", attempt=1, default_region="US")
+    ctx = HandlerContext("evt_1", "c1", "h", 1, default_region="US")
     asked = ctx.follow_up(to_number="(555) 555-0123", from_number="555.555.0199", agent="a1")
     assert (asked.to_number, asked.from_number) == ("+15555550123", "+15555550199")
     assert asked.body()["to_number"] == "+15555550123"

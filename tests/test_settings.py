@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
+import sys
 
-from receiver.errors import SettingsError
+import pytest
+from click.testing import CliRunner
+
+from receiver.cli import main
+from receiver.errors import DependencyError, SettingsError
 from receiver.events import EVENT_TYPES
-from receiver.settings import DEFAULT_DATABASE_URL, load_settings
+from receiver.settings import DEFAULT_DATABASE_URL, load_settings, unknown_variables
+from receiver.store import create_store
 
 LONG = "a-token-of-sixteen+"
 
@@ -114,3 +119,70 @@ def test_database_url_is_parsed_once() -> None:
         assert load_settings(database_url=url).database_url.dialect == "postgresql"
     with pytest.raises(SettingsError, match="RECEIVER_DATABASE_URL: expected sqlite:///"):
         load_settings(database_url="mysql://db/receiver")
+
+
+@pytest.mark.parametrize("written", ["warning", "Warning", " WARNING ", "debug"])
+def test_log_level_in_any_case(monkeypatch, written: str) -> None:
+    """RECEIVER_LOG_LEVEL=warning is read as WARNING, as logging and uvicorn take it."""
+    monkeypatch.setenv("RECEIVER_LOG_LEVEL", written)
+    assert load_settings().log_level == written.strip().upper()
+
+
+def test_an_unknown_variable_names_the_closest_setting(monkeypatch) -> None:
+    """RECEIVER_TOKEN (misspelt) is reported with RECEIVER_TOKENS; the harness's own
+    variables are not reported; settings still load."""
+    monkeypatch.setenv("RECEIVER_TOKEN", LONG)
+    monkeypatch.setenv("RECEIVER_LOG_LEVLE", "debug")
+    monkeypatch.setenv("RECEIVER_ZZZ", "1")
+    monkeypatch.setenv("RECEIVER_TEST_DATABASE_URL", "postgresql://x")
+    monkeypatch.setenv("RECEIVER_REQUIRE_POSTGRES", "1")
+    assert unknown_variables() == [
+        "RECEIVER_LOG_LEVLE is not a setting of vocode-receiver; did you mean RECEIVER_LOG_LEVEL?",
+        "RECEIVER_TOKEN is not a setting of vocode-receiver; did you mean RECEIVER_TOKENS?",
+        "RECEIVER_ZZZ is not a setting of vocode-receiver",
+    ]
+    assert load_settings().tokens == ()
+
+
+def test_strict_settings_make_an_unknown_variable_an_error(monkeypatch) -> None:
+    """With RECEIVER_STRICT_SETTINGS=true an unknown variable stops the settings from loading."""
+    monkeypatch.setenv("RECEIVER_STRICT_SETTINGS", "true")
+    monkeypatch.setenv("RECEIVER_TOKEN", LONG)
+    with pytest.raises(SettingsError, match="did you mean RECEIVER_TOKENS"):
+        load_settings()
+    monkeypatch.delenv("RECEIVER_TOKEN")
+    assert load_settings().strict_settings is True
+
+
+def test_commands_warn_about_unknown_variables(cli) -> None:
+    """A command run with RECEIVER_TOKEN set prints a warning naming RECEIVER_TOKENS and
+    still runs; with strict settings it exits 1."""
+    result = CliRunner().invoke(
+        main, ["handlers", "--json"], env={"RECEIVER_TOKEN": LONG}
+    )
+    assert result.exit_code == 0
+    assert "warning: RECEIVER_TOKEN is not a setting" in result.stderr
+    assert "did you mean RECEIVER_TOKENS?" in result.stderr
+    strict = cli("handlers", env={"RECEIVER_TOKEN": LONG, "RECEIVER_STRICT_SETTINGS": "1"})
+    assert strict.exit_code == 1 and "RECEIVER_TOKEN is not a setting" in strict.output
+
+
+def test_default_region_is_checked(monkeypatch) -> None:
+    """RECEIVER_DEFAULT_REGION takes a region code in any case and refuses an unknown one."""
+    monkeypatch.setenv("RECEIVER_DEFAULT_REGION", "gb")
+    assert load_settings().default_region == "GB"
+    monkeypatch.setenv("RECEIVER_DEFAULT_REGION", "XX")
+    with pytest.raises(SettingsError, match="RECEIVER_DEFAULT_REGION: expected a two-letter"):
+        load_settings()
+
+
+def test_a_postgres_url_without_the_driver_names_the_extra(monkeypatch, cli) -> None:
+    """Without asyncpg, a postgresql:// URL is an error naming vocode-receiver[postgres]."""
+    monkeypatch.setitem(sys.modules, "asyncpg", None)  # as if it were not installed
+    for name in [m for m in sys.modules if m.startswith("receiver.store.postgres")]:
+        monkeypatch.delitem(sys.modules, name)
+    with pytest.raises(DependencyError, match=r"pip install 'vocode-receiver\[postgres\]'"):
+        create_store(load_settings(database_url="postgresql://u@127.0.0.1:1/x"))
+    result = cli("events", "list", env={"RECEIVER_DATABASE_URL": "postgresql://u@127.0.0.1:1/x"})
+    assert result.exit_code == 1 and "vocode-receiver[postgres]" in result.output
+    assert "Traceback" not in result.output

@@ -3,7 +3,6 @@ schema version 4 rewrites older rows (merging the duplicates it makes)."""
 
 from __future__ import annotations
 
-
 import pytest
 
 from receiver.delivery.context import HandlerContext
@@ -95,7 +94,9 @@ async def _seed_version_3(at_version, sql) -> None:
         )
 
 
-async def test_version_4_rewrites_numbers_and_merges_duplicates(at_version, open_store, sql) -> None:
+async def test_version_4_rewrites_numbers_and_merges_duplicates(
+    at_version, open_store, sql
+) -> None:
     """Upgraded with RECEIVER_DEFAULT_REGION=US: three spellings of one number become one
     entry with the earliest time and every reason; intents and their bodies are E.164."""
     await _seed_version_3(at_version, sql)
