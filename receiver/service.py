@@ -25,6 +25,7 @@ from receiver.delivery.worker import Worker
 from receiver.follow_ups.sender import Sender
 from receiver.loop import running
 from receiver.metrics import Metrics
+from receiver.retention import Retention
 from receiver.settings import Settings
 from receiver.store import Store, create_store
 from receiver.vocode.client import VocodeClient
@@ -46,6 +47,7 @@ class Services:
     vocode: VocodeClient | None = None  # the Vocode API, when an API key is set
     worker: Worker | None = None  # runs deliveries, when handlers are loaded
     sender: Sender | None = None  # sends follow-up calls, when there is a Vocode client
+    retention: Retention | None = None  # purges on a schedule, when RECEIVER_RETENTION_DAYS
     ready_checks: Sequence[ReadyCheck] = ()
     _owns_vocode: bool = field(default=False, repr=False)
 
@@ -68,6 +70,8 @@ class Services:
                     await stack.enter_async_context(running(self.sender, self.store))
                 elif self.worker is not None:
                     log.info("follow_ups_not_sent", reason="RECEIVER_VOCODE_API_KEY is not set")
+                if self.retention is not None:
+                    await stack.enter_async_context(self.retention.running())
                 yield
         finally:
             await self.store.close()
@@ -115,4 +119,6 @@ def build_services(
         services.worker = Worker(store, registry, settings, metrics=metrics, vocode=vocode)
     if workers and vocode is not None:
         services.sender = Sender(store, vocode, settings, metrics=metrics)
+    if workers and settings.retention_days is not None:
+        services.retention = Retention(store, settings.retention_days)
     return services
