@@ -29,19 +29,13 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hmac
-import math
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
 
 import structlog
 from prometheus_client import (
     CollectorRegistry,
     Counter,
-    Gauge,
     Histogram,
     Info,
     disable_created_metrics,
@@ -55,6 +49,7 @@ from starlette.responses import JSONResponse, Response
 
 from receiver import __version__
 from receiver.events import EVENT_TYPES, UNKNOWN
+from receiver.metrics_backlog import BacklogGauges
 
 log = structlog.get_logger("receiver.metrics")
 disable_created_metrics()  # type: ignore[no-untyped-call]  # unannotated upstream; no `*_created` series: they double the output and nothing reads them
@@ -96,10 +91,7 @@ INTAKE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.
 HANDLER_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 VOCODE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
-DeliveryStats = Mapping[str, Any]
-"""handler -> (pending, oldest pending age in seconds, dead): a tuple, or an object with the
-attributes ``pending``, ``oldest_pending_age`` and ``dead`` (``store.HandlerStats``)."""
-StatsSource = Callable[[], Awaitable[DeliveryStats]]
+LEASE_KINDS = ("delivery", "follow_up")
 
 
 def status_label(status: int | str | None) -> str:
@@ -122,7 +114,7 @@ def _check(value: str, allowed: Iterable[str], what: str) -> str:
     return value
 
 
-class Metrics:
+class Metrics(BacklogGauges):
     """The service's metrics. One instance per registry; tests pass a fresh registry.
 
     ``process_metrics=False`` leaves out the process, platform and GC collectors.
@@ -175,34 +167,12 @@ class Metrics:
             buckets=HANDLER_BUCKETS,
             registry=r,
         )
-        self.pending = Gauge(
-            "receiver_deliveries_pending",
-            "Deliveries waiting to run or running, per handler (from the store, every few "
-            "seconds; the same in every process: aggregate with max).",
-            ("handler",),
-            registry=r,
-        )
-        self.oldest_pending_age = Gauge(
-            "receiver_oldest_pending_age_seconds",
-            "Age of the oldest pending delivery, per handler; 0 when none is pending.",
-            ("handler",),
-            registry=r,
-        )
-        self.dead = Gauge(
-            "receiver_deliveries_dead",
-            "Deliveries that used up their attempts and wait for a replay, per handler.",
-            ("handler",),
-            registry=r,
-        )
-        self.stats_age = Gauge(
-            "receiver_delivery_stats_age_seconds",
-            "Seconds since the delivery gauges were last read from the store (since start "
-            "if never).",
-            registry=r,
-        )
-        self.stats_errors = Counter(
-            "receiver_delivery_stats_errors",
-            "Failed reads of the delivery gauges from the store.",
+        self._init_backlog(r)
+        self.lease_losses = Counter(
+            "receiver_lease_losses",
+            "Outcomes not recorded because the lease had run out (the work runs again), by "
+            "kind: delivery (a handler run), follow_up (a create-call send).",
+            ("kind",),
             registry=r,
         )
 
@@ -233,12 +203,9 @@ class Metrics:
         for operation in VOCODE_OPERATIONS:
             for status_class in STATUS_CLASSES:
                 self.vocode_duration.labels(operation, status_class)
-        self.stats_errors.inc(0)
+        for kind in LEASE_KINDS:
+            self.lease_losses.labels(kind)
         self._handlers: set[str] = set()
-        self._stat_labels: set[str] = set()  # handler labels the delivery gauges carry
-        self._stats_at = time.monotonic()
-        self._oldest_since: dict[str, float] = {}  # label -> wall time of the oldest pending
-        self.stats_age.set_function(lambda: time.monotonic() - self._stats_at)
 
     @classmethod
     def discarding(cls) -> Metrics:
@@ -288,71 +255,6 @@ class Metrics:
         if seconds is not None:
             self.handler_duration.labels(label).observe(seconds)
 
-    def set_delivery_stats(self, stats: DeliveryStats) -> None:
-        """Set the pending, oldest-age and dead gauges from one read of the store.
-
-        Registered handlers missing from ``stats`` are set to 0; rows of handlers this process
-        does not load are summed under ``unregistered``.
-        """
-        totals: dict[str, tuple[int, float, int]] = {}
-        for handler, row in stats.items():
-            pending, oldest, dead = (
-                row if isinstance(row, tuple) else (row.pending, row.oldest_pending_age, row.dead)
-            )
-            label = self.handler_label(handler)
-            p, o, d = totals.get(label, (0, 0.0, 0))
-            totals[label] = (p + int(pending), max(o, float(oldest)), d + int(dead))
-        for label in self._handlers | self._stat_labels | set(totals):
-            self._set_stats(label, *totals.get(label, (0, 0.0, 0)))
-        self._stats_at = time.monotonic()
-
-    def _set_stats(self, label: str, pending: int, oldest: float, dead: int) -> None:
-        if label not in self._stat_labels:
-            self._stat_labels.add(label)
-            # the age keeps growing between reads (and while the store cannot be read)
-            self.oldest_pending_age.labels(label).set_function(lambda: self._age(label))
-        self.pending.labels(label).set(pending)
-        self.dead.labels(label).set(dead)
-        if pending > 0 and math.isfinite(oldest):
-            self._oldest_since[label] = time.time() - max(oldest, 0.0)
-        else:
-            self._oldest_since.pop(label, None)
-
-    def _age(self, label: str) -> float:
-        since = self._oldest_since.get(label)
-        return 0.0 if since is None else max(time.time() - since, 0.0)
-
-    async def refresh_delivery_stats(self, stats: StatsSource) -> bool:
-        """Read ``stats()`` once and set the gauges; on failure keep the old values."""
-        try:
-            result = await stats()
-        except Exception:
-            self.stats_errors.inc()
-            log.warning("delivery_stats_failed", exc_info=True)
-            return False
-        self.set_delivery_stats(result)
-        return True
-
-    @contextlib.asynccontextmanager
-    async def refreshing(self, stats: StatsSource, interval: float = 5.0) -> AsyncIterator[None]:
-        """Refresh the delivery gauges every ``interval`` seconds while the block runs.
-
-        The first read starts at once, in the background: entering never waits on the store.
-        """
-
-        async def loop() -> None:
-            while True:
-                await self.refresh_delivery_stats(stats)
-                await asyncio.sleep(interval)
-
-        task = asyncio.create_task(loop(), name="receiver-metrics-refresh")
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
     # --- follow-up calls -------------------------------------------------------------------
 
     def follow_up(self, outcome: str) -> None:
@@ -362,6 +264,10 @@ class Metrics:
             _check(outcome, FOLLOW_UP_OUTCOMES, "follow-up outcome")
         else:
             child.inc()
+
+    def lease_lost(self, kind: str) -> None:
+        """An outcome came after its lease ran out (``kind``: delivery or follow_up)."""
+        self.lease_losses.labels(_check(kind, LEASE_KINDS, "lease kind")).inc()
 
     def vocode_call(self, operation: str, status: int | str | None, seconds: float) -> None:
         """One call to the Vocode API: ``status`` is the HTTP status, a class, or None."""

@@ -60,7 +60,9 @@ class Services:
             async with contextlib.AsyncExitStack() as stack:
                 interval = self.settings.metrics_refresh_seconds
                 await stack.enter_async_context(
-                    self.metrics.refreshing(self.store.delivery_stats, interval)
+                    self.metrics.refreshing(
+                        self.store.delivery_stats, interval, self.store.follow_up_stats
+                    )
                 )
                 if self.vocode is not None and self._owns_vocode:
                     await stack.enter_async_context(self.vocode)

@@ -77,18 +77,76 @@ def test_alert_rules_fire_as_their_unit_tests_say(promtool: str) -> None:
 
 
 def test_alert_rules_cover_what_the_issue_asks() -> None:
-    """Alerts exist for silence, dead deliveries, old pending work, refusals and Vocode 5xx."""
-    rules = yaml.safe_load(ALERTS.read_text())["groups"][0]["rules"]
-    names = {rule["alert"] for rule in rules}
+    """Alerts exist for a target down or absent per job, silence, dead deliveries and held
+    follow-ups (current gauges, not increase() windows), intake p99, lost leases, old pending
+    work, refusals and Vocode 5xx."""
+    listed = yaml.safe_load(ALERTS.read_text())["groups"][0]["rules"]
+    rules = {rule["alert"]: rule for rule in listed}
     assert {
+        "ReceiverTargetDown",
+        "ReceiverJobAbsent",
+        "ReceiverWorkerJobAbsent",
         "ReceiverNoEventsReceived",
-        "ReceiverDeadDeliveriesRising",
+        "ReceiverIntakeSlow",
+        "ReceiverDeadDeliveries",
+        "ReceiverFollowUpsHeld",
+        "ReceiverLeaseLost",
         "ReceiverOldestPendingTooOld",
         "ReceiverFollowUpRefusalsSpiking",
         "ReceiverVocodeApi5xx",
-    } <= names
-    for rule in rules:
+    } <= set(rules)
+    assert 'up{job=~"receiver|worker"} == 0' in rules["ReceiverTargetDown"]["expr"]
+    assert 'absent(up{job="receiver"})' in rules["ReceiverJobAbsent"]["expr"]
+    assert 'absent(up{job="worker"})' in rules["ReceiverWorkerJobAbsent"]["expr"]
+    for name in ("ReceiverDeadDeliveries", "ReceiverFollowUpsHeld"):
+        assert "increase(" not in rules[name]["expr"] and "rate(" not in rules[name]["expr"]
+    assert "histogram_quantile(0.99" in rules["ReceiverIntakeSlow"]["expr"]
+    for rule in rules.values():
         assert rule["annotations"]["summary"] and rule["annotations"]["description"]
+
+
+def _anchors(markdown: str) -> set[str]:
+    """GitHub's anchors of a Markdown file's headings."""
+    found = set()
+    for line in markdown.splitlines():
+        if line.startswith("#"):
+            title = line.lstrip("#").strip().lower()
+            found.add(re.sub(r"[^\w\- ]", "", title).replace(" ", "-"))
+    return found
+
+
+def test_every_alert_links_its_own_runbook_section() -> None:
+    """Each alert's runbook_url points at a section of docs/operations.md named after it,
+    which says what it means and what to run."""
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    anchors = _anchors(operations)
+    for rule in yaml.safe_load(ALERTS.read_text())["groups"][0]["rules"]:
+        url = rule["annotations"]["runbook_url"]
+        path, _, anchor = url.partition("#")
+        assert path == "docs/operations.md" and anchor == rule["alert"].lower(), url
+        assert anchor in anchors, f"no section {rule['alert']} in docs/operations.md"
+        section = operations.split(f"### {rule['alert']}\n", 1)[1].split("\n#", 1)[0]
+        assert "receiver " in section or "`" in section, f"{rule['alert']}: nothing to run"
+
+
+def test_every_alert_has_a_unit_test_that_fires_and_resolves() -> None:
+    """alerts_test.yml has, for every alert, an evaluation where it fires and a later one in
+    the same scenario where it is quiet again (or, for the older ones, quiet before)."""
+    tests = yaml.safe_load(ALERT_TESTS.read_text())["tests"]
+    for rule in yaml.safe_load(ALERTS.read_text())["groups"][0]["rules"]:
+        name = rule["alert"]
+        covered = False
+        for test in tests:
+            evals = sorted(
+                (t["eval_time"], bool(t["exp_alerts"]))
+                for t in test["alert_rule_test"]
+                if t["alertname"] == name
+            )
+            fired = [i for i, (_, firing) in enumerate(evals) if firing]
+            quiet = [i for i, (_, firing) in enumerate(evals) if not firing]
+            if fired and quiet:
+                covered = True
+        assert covered, f"{name}: no unit test sees it both firing and quiet"
 
 
 def test_alert_rules_name_only_real_metrics() -> None:
@@ -122,8 +180,14 @@ def test_dashboard_queries_name_only_real_metrics() -> None:
         "receiver_follow_ups_total",
         "receiver_vocode_api_duration_seconds_bucket",
         "receiver_build_info",
+        "receiver_follow_ups_pending",
+        "receiver_follow_ups_held",
+        "receiver_lease_losses_total",
     ):
         assert family in used, family
+    titles = {p["title"] for p in panels}
+    assert {"Targets up", "Follow-up backlog", "Held follow-ups"} <= titles
+    assert any('up{job=~"receiver|worker"}' in e for e in exprs)
 
 
 # -- a live /metrics ----------------------------------------------------------------------------

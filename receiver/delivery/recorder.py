@@ -91,6 +91,8 @@ class Recorder:
             log.error("delivery_not_recorded", error=str(answer), **fields)
             return
         seconds = ended.run.seconds if ended.run else 0.0
+        if not answer:
+            self.metrics.lease_lost("delivery")
         if answer:
             self.metrics.delivery(item.handler, outcome.status, seconds)
             if finish.follow_ups and not item.side_effects:

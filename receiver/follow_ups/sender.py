@@ -177,6 +177,8 @@ class Sender(ClaimLoop[ClaimedFollowUp]):
         outcome = "retried" if status == "pending" else status
         if kept:
             self.metrics.follow_up(outcome)
+        else:
+            self.metrics.lease_lost("follow_up")
         (log.info if kept else log.warning)(
             "follow_up_finished",
             outcome=outcome if kept else "lease_lost",

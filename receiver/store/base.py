@@ -19,6 +19,7 @@ from receiver.store.records import (
     Finish,
     FollowUpClaim,
     FollowUpRecord,
+    FollowUpStats,
     Guards,
     HandlerStats,
     NewEvent,
@@ -183,6 +184,9 @@ class Store(Protocol):
 
     async def cancel_follow_up(self, key: str) -> bool:
         """Any intent not sending or created → cancelled."""
+
+    async def follow_up_stats(self) -> FollowUpStats:
+        """How many intents are pending or sending, and how many are held."""
 
     async def dnc_add(self, number: str, reason: str | None = None) -> str:
         """Put a number on the do-not-call list, in E.164 (answered); one without

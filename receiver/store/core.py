@@ -32,6 +32,7 @@ from receiver.store.records import (
     Finish,
     FollowUpClaim,
     FollowUpRecord,
+    FollowUpStats,
     Guards,
     HandlerStats,
     NewEvent,
@@ -220,6 +221,9 @@ class SqlStore(abc.ABC):
 
     async def cancel_follow_up(self, key: str) -> bool:
         return await self._write(lambda: follow_ups.cancel_follow_up(self.queries, key))
+
+    async def follow_up_stats(self) -> FollowUpStats:
+        return await self._read(follow_ups.follow_up_stats)
 
     async def dnc_add(self, number: str, reason: str | None = None) -> str:
         e164 = to_e164(number, self.default_region)

@@ -14,6 +14,7 @@ from receiver.store.records import (
     DncEntry,
     FollowUpClaim,
     FollowUpRecord,
+    FollowUpStats,
     Guards,
 )
 
@@ -139,6 +140,16 @@ def cancel_follow_up(q: Queries, key: str) -> Plan[bool]:
         {"key": key, "now": time.time()},
     )
     return bool(changed == 1)
+
+
+def follow_up_stats() -> Plan[FollowUpStats]:
+    """Through follow_ups_due: the rows of three statuses, not the table."""
+    [(pending, held)] = yield Fetch(
+        "SELECT count(*) FILTER (WHERE status IN ('pending', 'sending')),"
+        " count(*) FILTER (WHERE status = 'held')"
+        " FROM follow_ups WHERE status IN ('pending', 'sending', 'held')"
+    )
+    return FollowUpStats(int(pending), int(held))
 
 
 def dnc_add(q: Queries, number: str, reason: str | None) -> Plan[None]:

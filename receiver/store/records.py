@@ -194,6 +194,14 @@ class HandlerStats:
 
 
 @dataclass(frozen=True, slots=True)
+class FollowUpStats:
+    """The follow-up backlog: intents pending or sending, and those held for an operator."""
+
+    pending: int
+    held: int
+
+
+@dataclass(frozen=True, slots=True)
 class ClaimedFollowUp:
     """A follow-up intent leased to a sender, marked ``sending`` before any request."""
 
