@@ -27,7 +27,7 @@ from receiver.metrics import (
     Metrics,
     status_label,
 )
-from receiver.store.records import HandlerStats
+from receiver.store.records import FollowUpStats, HandlerStats
 
 JSON = {"content-type": "application/json"}
 REQUESTS = "receiver_webhook_requests_total"
@@ -473,3 +473,28 @@ async def test_readyz_when_the_store_is_unreachable(client, app, monkeypatch) ->
     response = await client.get("/readyz")
     assert response.status_code == 503
     assert response.json() == {"status": "unavailable", "reason": "store unreachable"}
+
+
+async def test_refreshing_reads_the_follow_up_backlog_too(metrics: Metrics) -> None:
+    """With a follow-up source, one refresh sets receiver_follow_ups_pending and _held."""
+
+    async def stats() -> dict[str, tuple[int, float, int]]:
+        return {}
+
+    async def follow_ups() -> FollowUpStats:
+        return FollowUpStats(pending=4, held=2)
+
+    assert value(metrics, "receiver_follow_ups_held") == 0
+    assert await metrics.refresh_delivery_stats(stats, follow_ups)
+    assert value(metrics, "receiver_follow_ups_pending") == 4
+    assert value(metrics, "receiver_follow_ups_held") == 2
+
+
+def test_lease_losses_exist_at_zero_and_count_by_kind(metrics: Metrics) -> None:
+    """Both kinds are exposed at 0 from the start; an unknown kind is a ValueError."""
+    assert value(metrics, "receiver_lease_losses_total", kind="delivery") == 0
+    assert value(metrics, "receiver_lease_losses_total", kind="follow_up") == 0
+    metrics.lease_lost("follow_up")
+    assert value(metrics, "receiver_lease_losses_total", kind="follow_up") == 1
+    with pytest.raises(ValueError, match="lease kind"):
+        metrics.lease_lost("call")

@@ -10,7 +10,7 @@ import time
 from receiver.follow_ups.guards import FollowUpGuards
 from receiver.follow_ups.intent import FOLLOW_UP_KEY, FollowUpRequest
 from receiver.follow_ups.sender import Sender
-from receiver.store.records import Finish
+from receiver.store.records import Finish, FollowUpStats
 from receiver.vocode.fake import FakeVocode
 
 GUARDS = FollowUpGuards(max_per_number=3, max_depth=2)
@@ -147,3 +147,16 @@ async def test_two_senders_create_one_call_per_intent(
         made = [r.context.get(FOLLOW_UP_KEY) for r in fake.created]
     assert sorted(made) == sorted(keys)
     assert all(r.status == "created" for r in records)
+
+
+async def test_follow_up_stats_count_the_backlog_and_the_held(store, new_event) -> None:
+    """Pending and sending intents are the backlog; held ones are counted apart; others not."""
+    keys = [await intent(store, new_event) for _ in range(4)]
+    assert await store.follow_up_stats() == FollowUpStats(pending=4, held=0)
+    [a, b] = (await store.claim_follow_ups(2, 60.0, GUARDS)).claimed  # sending: still backlog
+    assert await store.follow_up_stats() == FollowUpStats(pending=4, held=0)
+    assert await store.complete_follow_up(a.key, a.attempt, "held", reason="unknown")
+    assert await store.complete_follow_up(b.key, b.attempt, "created", vocode_call_id="v")
+    [waiting, _] = sorted(set(keys) - {a.key, b.key})
+    assert await store.cancel_follow_up(waiting)
+    assert await store.follow_up_stats() == FollowUpStats(pending=1, held=1)
