@@ -49,7 +49,7 @@ def claim_follow_ups(
     calls = Counter({number: count for number, count in recent})
     blocked = {number for (number,) in listed}
     claimed, refused = [], []
-    for key, attempts, number, request, depth, reconcile, status, sent_at in due:
+    for key, attempts, number, request, depth, reconcile, status, sent_at, trace in due:
         counted = sent_at is not None and sent_at >= since  # this intent is in calls[number]
         maybe_sent = bool(reconcile) or status == "sending"  # a sender died mid-request
         reason = None
@@ -73,7 +73,9 @@ def claim_follow_ups(
             {"until": now + lease, "reconcile": maybe_sent, "now": now, "key": key},
         )
         claimed.append(
-            ClaimedFollowUp(key, attempts + 1, number, rows.loads(request), depth, maybe_sent)
+            ClaimedFollowUp(
+                key, attempts + 1, number, rows.loads(request), depth, maybe_sent, trace
+            )
         )
     return FollowUpClaim(claimed, refused)
 

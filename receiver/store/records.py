@@ -26,6 +26,8 @@ class NewFollowUp(Protocol):
     def from_number(self) -> str: ...
     @property
     def not_before(self) -> float: ...
+    @property
+    def trace_context(self) -> str | None: ...
     def body(self) -> dict[str, Any]: ...
 
 
@@ -53,6 +55,7 @@ class NewEvent:
     envelope: str  # canonical JSON of the hosted envelope
     raw: bytes  # the body (POST) or query string without the token (GET), byte for byte
     handlers: tuple[str, ...] = ()
+    trace_context: str | None = None  # the intake request's span (W3C traceparent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +130,7 @@ class Claimed:
     call_id: str
     envelope: dict[str, Any]
     side_effects: bool
+    trace_context: str | None = None  # the span of the request that stored the event
 
     def log_fields(self) -> dict[str, Any]:
         """What every log line of this delivery carries (bound once, in one place)."""
@@ -211,6 +215,7 @@ class ClaimedFollowUp:
     request: dict[str, Any]
     depth: int
     reconcile: bool  # it may have been sent already: look for the call before sending
+    trace_context: str | None = None  # the span of the handler run that asked for it
 
 
 @dataclass(frozen=True, slots=True)

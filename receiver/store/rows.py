@@ -14,7 +14,9 @@ EVENT_COLUMNS = "id, seq, dedup_key, type, call_id, received_at, method, headers
 FOLLOW_UP_COLUMNS = """key, event_id, handler, call_id, to_number, from_number, request,
     not_before, depth, status, attempts, next_attempt_at, reconcile, vocode_call_id, reason,
     sent_at, created_at, updated_at"""
-CLAIMED_COLUMNS = "id, attempt, handler, event_id, call_id, envelope, side_effects"
+CLAIMED_COLUMNS = (
+    "id, attempt, handler, event_id, call_id, envelope, side_effects, trace_context"
+)
 """What a claim answers per delivery (the attempt is the new one), in this order."""
 
 
@@ -62,12 +64,15 @@ def follow_up_record(row: Row) -> FollowUpRecord:
 
 def claimed(row: Row) -> Claimed:
     """A :data:`CLAIMED_COLUMNS` row."""
-    id_, attempt, handler, event_id, call_id, envelope, side_effects = row
-    return Claimed(id_, attempt, handler, event_id, call_id, loads(envelope), bool(side_effects))
+    id_, attempt, handler, event_id, call_id, envelope, side_effects, trace = row
+    return Claimed(
+        id_, attempt, handler, event_id, call_id, loads(envelope), bool(side_effects), trace
+    )
 
 
 FOLLOW_UP_INSERT = (
-    "key, event_id, handler, call_id, to_number, from_number, request, not_before, status"
+    "key, event_id, handler, call_id, to_number, from_number, request, not_before, status,"
+    " trace_context"
 )
 
 
@@ -80,6 +85,6 @@ def follow_up_rows(result: Finish) -> list[tuple[Any, ...]]:
     status = "pending" if result.side_effects else "suppressed"
     return [
         (r.key, r.event_id, r.handler, r.call_id, r.to_number,
-         r.from_number, json.dumps(r.body()), r.not_before, status)
+         r.from_number, json.dumps(r.body()), r.not_before, status, r.trace_context)
         for r in result.follow_ups
     ]  # fmt: skip

@@ -184,7 +184,7 @@ async def test_a_finish_reads_its_input_once(store, new_event, store_url) -> Non
         ids = ",".join(str(c.id) for c in claimed)
         attempts = ",".join(str(c.attempt) for c in claimed)
         arrays = [ids, attempts, ",".join(["done"] * 64), ",".join(["0"] * 64), ""]
-        literals = ", ".join(f"'{{{a}}}'" for a in arrays + [""] * 10)  # no follow-ups
+        literals = ", ".join(f"'{{{a}}}'" for a in arrays + [""] * 11)  # no follow-ups
         explained = conn.transaction()
         await explained.start()
         [row] = await conn.fetch(f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE finish({literals})")

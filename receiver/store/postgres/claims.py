@@ -38,16 +38,17 @@ from receiver.store.records import Claimed, ClaimRequest, Finish
 RECORD_CTE = """
 recorded AS (
     INSERT INTO follow_ups (key, event_id, handler, call_id, to_number, from_number, request,
-                            not_before, depth, status, next_attempt_at, created_at, updated_at)
+                            not_before, depth, status, next_attempt_at, created_at, updated_at,
+                            trace_context)
     SELECT r.key, r.event_id, r.handler, r.call_id, r.to_number, r.from_number,
            r.request::json, r.not_before,
            coalesce((SELECT p.depth FROM follow_ups p WHERE p.vocode_call_id = r.call_id
                      LIMIT 1), 0) + 1,
-           r.status, r.not_before, now.t, now.t
+           r.status, r.not_before, now.t, now.t, r.trace_context
     FROM unnest($6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
-                $12::text[], $13::text[], $14::float8[], $15::text[])
+                $12::text[], $13::text[], $14::float8[], $15::text[], $16::text[])
         AS r(delivery, key, event_id, handler, call_id, to_number, from_number, request,
-             not_before, status)
+             not_before, status, trace_context)
     CROSS JOIN now
     WHERE r.delivery = any(ARRAY(SELECT id FROM updated))  -- a join compared every pair
     ON CONFLICT (key) DO NOTHING
@@ -123,7 +124,8 @@ SET attempts = d.attempts + 1, updated_at = (SELECT t FROM now),
     lease_until = (SELECT t FROM now) + (SELECT w.lease FROM w WHERE w.handler = d.handler)
 WHERE d.id = any(ARRAY(SELECT id FROM picked))  -- by the primary key, whatever the estimates
 RETURNING d.id, d.attempts, d.handler, d.event_id, d.call_id,
-    (SELECT e.envelope FROM events e WHERE e.seq = d.event_seq) AS envelope, d.side_effects
+    (SELECT e.envelope FROM events e WHERE e.seq = d.event_seq) AS envelope, d.side_effects,
+    (SELECT e.trace_context FROM events e WHERE e.seq = d.event_seq) AS trace_context
 """
 
 # One statement records the attempts and the follow-ups of those it recorded: atomic without
@@ -222,7 +224,7 @@ def _rounds(results: Iterable[Finish]) -> list[dict[int, Finish]]:
 
 
 def follow_up_columns(results: list[Finish]) -> list[list[Any]]:
-    """The intents asked for by ``results``, as the ten arrays :data:`RECORD_CTE` reads
+    """The intents asked for by ``results``, as the eleven arrays :data:`RECORD_CTE` reads
     (each intent's row of :func:`receiver.store.rows.follow_up_rows`, after its delivery)."""
     table = [(result.id, *row) for result in results for row in rows.follow_up_rows(result)]
-    return [list(column) for column in zip(*table, strict=True)] if table else [[]] * 10
+    return [list(column) for column in zip(*table, strict=True)] if table else [[]] * 11

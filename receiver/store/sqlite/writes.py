@@ -12,8 +12,8 @@ from receiver.store import rows
 from receiver.store.records import Claimed, ClaimRequest, Finish, NewEvent, Stored
 
 _INSERT_EVENT = (
-    "INSERT INTO events (id, dedup_key, type, call_id, received_at, method, headers, envelope, raw)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING"
+    "INSERT INTO events (id, dedup_key, type, call_id, received_at, method, headers, envelope,"
+    " raw, trace_context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING"
 )
 _INSERT_DELIVERY = (
     "INSERT INTO deliveries (event_seq, event_id, handler, call_id, next_attempt_at,"
@@ -26,7 +26,7 @@ def add_event(conn: sqlite3.Connection, event: NewEvent) -> Stored:
     cursor = conn.execute(
         _INSERT_EVENT,
         (event.id, event.dedup_key, event.type, event.call_id, event.received_at,
-         event.method, event.headers, event.envelope, event.raw),
+         event.method, event.headers, event.envelope, event.raw, event.trace_context),
     )  # fmt: skip
     if cursor.rowcount == 0:
         row = conn.execute("SELECT id FROM events WHERE dedup_key = ?", (event.dedup_key,))
@@ -112,11 +112,16 @@ def claim(conn: sqlite3.Connection, request: ClaimRequest) -> list[Claimed]:
         [(now + leases[r[1]], now + leases[r[1]], now, r[0]) for r in taken],
     )
     seqs = sorted({r[3] for r in taken})
-    envelopes = dict(
-        conn.execute(f"SELECT seq, envelope FROM events WHERE seq IN ({_marks(len(seqs))})", seqs)
-    )
+    events = {
+        seq: (envelope, trace)
+        for seq, envelope, trace in conn.execute(
+            f"SELECT seq, envelope, trace_context FROM events WHERE seq IN ({_marks(len(seqs))})",
+            seqs,
+        )
+    }
     return [
-        rows.claimed((r[0], r[2] + 1, r[1], r[4], r[5], envelopes[r[3]], r[6])) for r in taken
+        rows.claimed((r[0], r[2] + 1, r[1], r[4], r[5], *events[r[3]][:1], r[6], events[r[3]][1]))
+        for r in taken
     ]
 
 
@@ -129,9 +134,9 @@ _FINISH = (
 _RECORD = f"""
     INSERT INTO follow_ups ({rows.FOLLOW_UP_INSERT}, depth, next_attempt_at, created_at,
         updated_at)
-    SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?,
+    SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
         coalesce((SELECT p.depth FROM follow_ups p WHERE p.vocode_call_id = ?4 LIMIT 1), 0) + 1,
-        ?8, ?10, ?10
+        ?8, ?11, ?11
     WHERE true  -- an INSERT ... SELECT needs it before an upsert clause
     ON CONFLICT (key) DO NOTHING"""
 
