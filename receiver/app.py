@@ -27,6 +27,7 @@ from receiver.metrics import Metrics, metrics_endpoint
 from receiver.service import ReadyCheck, Services, build_services
 from receiver.settings import Settings, load_settings
 from receiver.store import Store
+from receiver.tracing import Tracing
 from receiver.vocode.client import VocodeClient
 
 log = structlog.get_logger("receiver.app")
@@ -41,19 +42,26 @@ def create_app(
     registry: Registry | None = None,
     vocode: VocodeClient | None = None,
     ready_checks: Sequence[ReadyCheck] = (),
+    tracing: Tracing | None = None,
 ) -> Starlette:
     """The whole service (``receiver serve``): the webhook endpoint, and the workers and
     the sender in the same process. The arguments replace parts (see :func:`build_services`)."""
     services = build_services(
         settings, workers=workers, store=store, metrics=metrics, registry=registry,
-        vocode=vocode, ready_checks=ready_checks,
+        vocode=vocode, ready_checks=ready_checks, tracing=tracing,
     )  # fmt: skip
     return service_app(services)
 
 
 def service_app(services: Services) -> Starlette:
     """The webhook endpoint, health and metrics, running ``services`` while it serves."""
-    intake = Intake(services.settings, services.store, services.metrics, services.registry.route)
+    intake = Intake(
+        services.settings,
+        services.store,
+        services.metrics,
+        services.registry.route,
+        services.tracing,
+    )
     prefix = services.settings.webhook_path.rstrip("/")
     webhook = [
         Route(prefix + "/{token}", intake, methods=None),

@@ -28,6 +28,7 @@ from receiver.metrics import Metrics
 from receiver.retention import Retention
 from receiver.settings import Settings
 from receiver.store import Store, create_store
+from receiver.tracing import NO_TRACING, Tracing, tracing_from_environment
 from receiver.vocode.client import VocodeClient
 
 log = structlog.get_logger("receiver.app")
@@ -49,7 +50,9 @@ class Services:
     sender: Sender | None = None  # sends follow-up calls, when there is a Vocode client
     retention: Retention | None = None  # purges on a schedule, when RECEIVER_RETENTION_DAYS
     ready_checks: Sequence[ReadyCheck] = ()
+    tracing: Tracing = NO_TRACING  # spans, when OTEL_* configures an exporter
     _owns_vocode: bool = field(default=False, repr=False)
+    _owns_tracing: bool = field(default=False, repr=False)
 
     @contextlib.asynccontextmanager
     async def run(self) -> AsyncIterator[None]:
@@ -77,6 +80,8 @@ class Services:
                 yield
         finally:
             await self.store.close()
+            if self._owns_tracing:
+                self.tracing.shutdown()  # exports what is buffered
 
     async def not_ready(self) -> str | None:
         """Why this process should not get traffic yet, or None (see ``/readyz``)."""
@@ -100,6 +105,7 @@ def build_services(
     registry: Registry | None = None,
     vocode: VocodeClient | None = None,
     ready_checks: Sequence[ReadyCheck] = (),
+    tracing: Tracing | None = None,
 ) -> Services:
     """Everything ``settings`` describe; the arguments replace a part (tests, benchmarks).
 
@@ -107,20 +113,26 @@ def build_services(
     deliveries of the loaded handlers and sends follow-up calls; without, it only receives.
     """
     metrics = metrics if metrics is not None else Metrics()
+    owns_tracing = tracing is None
+    tracing = tracing if tracing is not None else tracing_from_environment()
     registry = registry if registry is not None else load_registry(settings.handlers)
     metrics.register_handlers(registry.handlers)
     store = store if store is not None else create_store(settings)
     owns_vocode = vocode is None and settings.vocode_api_key is not None
     if owns_vocode:
-        vocode = VocodeClient.from_settings(settings, observe=metrics.vocode_call)
+        vocode = VocodeClient.from_settings(
+            settings, observe=metrics.vocode_call, tracing=tracing
+        )
     services = Services(
         settings, store, metrics, registry, vocode, ready_checks=ready_checks,
-        _owns_vocode=owns_vocode,
+        tracing=tracing, _owns_vocode=owns_vocode, _owns_tracing=owns_tracing,
     )  # fmt: skip
     if workers and len(registry):
-        services.worker = Worker(store, registry, settings, metrics=metrics, vocode=vocode)
+        services.worker = Worker(
+            store, registry, settings, metrics=metrics, vocode=vocode, tracing=tracing
+        )
     if workers and vocode is not None:
-        services.sender = Sender(store, vocode, settings, metrics=metrics)
+        services.sender = Sender(store, vocode, settings, metrics=metrics, tracing=tracing)
     if workers and settings.retention_days is not None:
         services.retention = Retention(store, settings.retention_days)
     return services

@@ -254,6 +254,31 @@ def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
     return lines
 
 
+def tracing_exporters(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The span exporters the standard OpenTelemetry variables configure; none = no tracing.
+
+    ``OTEL_TRACES_EXPORTER`` names them (comma-separated; ``none`` for none); without it, an
+    ``OTEL_EXPORTER_OTLP_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` means OTLP;
+    ``OTEL_SDK_DISABLED=true`` means none. ``otlp`` is OTLP over HTTP/protobuf unless
+    ``OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`` (or ``OTEL_EXPORTER_OTLP_PROTOCOL``) says ``grpc``.
+    Every other ``OTEL_*`` variable (endpoint, headers, sampler, resource, batching) is read
+    by the OpenTelemetry SDK itself.
+    """
+    environ = os.environ if environ is None else environ
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return ()
+    named = environ.get("OTEL_TRACES_EXPORTER")
+    if named is None:
+        endpoints = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        named = "otlp" if any(environ.get(v) for v in endpoints) else "none"
+    exporters = [e.strip().lower() for e in named.split(",") if e.strip()]
+    protocol = environ.get(
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "")
+    )
+    otlp = "otlp_proto_grpc" if protocol.strip().lower() == "grpc" else "otlp_proto_http"
+    return tuple(otlp if e == "otlp" else e for e in exporters if e != "none")
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read the environment; on a bad value raise :class:`SettingsError` naming the variable.
 

@@ -35,6 +35,7 @@ from receiver.metrics import Metrics
 from receiver.settings import Settings
 from receiver.store.base import Store
 from receiver.store.records import Claimed
+from receiver.tracing import NO_TRACING, Tracing
 from receiver.vocode.client import VocodeClient
 
 log = structlog.get_logger("receiver.worker")
@@ -53,6 +54,7 @@ class Worker(ClaimLoop[Claimed]):
         *,
         metrics: Metrics | None = None,
         vocode: VocodeClient | None = None,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         super().__init__(
             capacity=settings.worker_concurrency,
@@ -63,6 +65,7 @@ class Worker(ClaimLoop[Claimed]):
         self.registry = registry
         self.metrics = metrics if metrics is not None else Metrics.discarding()
         self.vocode = vocode
+        self.tracing = tracing
         self.backoff = Backoff(settings.retry_base_seconds, settings.retry_cap_seconds)
         self.default_region = settings.default_region
         self.leases = {
@@ -121,11 +124,27 @@ class Worker(ClaimLoop[Claimed]):
         fields = item.log_fields()
         # This task's own context: bound for every line of the delivery, gone with the task.
         structlog.contextvars.bind_contextvars(**fields)
-        outcome, run = await self._attempt(item, fields)
+        if not self.tracing.enabled:
+            outcome, run = await self._attempt(item, fields)
+        else:  # a child of the intake request's span, in whichever process stored the event
+            with self.tracing.span(
+                f"handler {item.handler}",
+                parent=item.trace_context,
+                attributes={
+                    "receiver.handler": item.handler,
+                    "receiver.event_id": item.event_id,
+                    "receiver.event_type": item.envelope.get("type"),
+                    "receiver.attempt": item.attempt,
+                },
+            ) as span:
+                outcome, run = await self._attempt(item, fields, span.traceparent())
+                span.set({"receiver.outcome": outcome.status})
+                if run is not None and run.kind == "error":
+                    span.failed((run.error or "error").split(":", 1)[0])
         self._recorder.add(item, outcome, run)  # written with this turn's others
 
     async def _attempt(
-        self, item: Claimed, fields: dict[str, object]
+        self, item: Claimed, fields: dict[str, object], trace_context: str | None = None
     ) -> tuple[Outcome, HandlerRun | None]:
         spec = self.registry[item.handler]
         if item.attempt > spec.max_attempts:  # its worker died on every attempt
@@ -145,6 +164,7 @@ class Worker(ClaimLoop[Claimed]):
             vocode=self.vocode,
             side_effects=item.side_effects,
             default_region=self.default_region,
+            trace_context=trace_context,
         )
         run = await run_handler(spec, event, ctx, self._executor)
         return outcome_of(spec, item.attempt, run, self.backoff), run

@@ -46,6 +46,7 @@ from receiver.metrics import Metrics
 from receiver.settings import Settings
 from receiver.store.base import Store
 from receiver.store.records import ClaimedFollowUp
+from receiver.tracing import NO_TRACING, Tracing
 from receiver.vocode.client import VocodeClient
 
 log = structlog.get_logger("receiver.sender")
@@ -67,6 +68,7 @@ class Sender(ClaimLoop[ClaimedFollowUp]):
         settings: Settings,
         *,
         metrics: Metrics | None = None,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         super().__init__(
             capacity=settings.follow_up_concurrency,
@@ -76,6 +78,7 @@ class Sender(ClaimLoop[ClaimedFollowUp]):
         self.store = store
         self.client = client
         self.metrics = metrics if metrics is not None else Metrics.discarding()
+        self.tracing = tracing
         self.lease = settings.follow_up_lease_seconds
         self.max_attempts = settings.follow_up_max_attempts
         self.reconcile_delay = settings.follow_up_reconcile_delay_seconds
@@ -102,7 +105,17 @@ class Sender(ClaimLoop[ClaimedFollowUp]):
             log.error("sender_error", exc_info=error)
 
     async def _run(self, item: ClaimedFollowUp) -> None:
-        await self._send(item)
+        if not self.tracing.enabled:
+            await self._send(item)
+            return
+        # a child of the handler run that asked for it: its Vocode requests join the trace
+        attributes = {
+            "receiver.follow_up_key": item.key,
+            "receiver.attempt": item.attempt,
+            "receiver.reconcile": item.reconcile,
+        }
+        with self.tracing.span("follow_up send", parent=item.trace_context, attributes=attributes):
+            await self._send(item)
 
     async def _send(self, item: ClaimedFollowUp) -> None:
         with structlog.contextvars.bound_contextvars(follow_up=item.key, attempt=item.attempt):
@@ -175,6 +188,7 @@ class Sender(ClaimLoop[ClaimedFollowUp]):
             log.error("follow_up_not_recorded", status=status, error=str(exc))
             return
         outcome = "retried" if status == "pending" else status
+        self.tracing.current().set({"receiver.outcome": outcome if kept else "lease_lost"})
         if kept:
             self.metrics.follow_up(outcome)
         else:

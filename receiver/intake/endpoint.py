@@ -7,6 +7,7 @@ turned into ``{"error": <reason>, "detail": ...}`` in one place (:meth:`Intake._
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import json
 import time
@@ -31,7 +32,8 @@ from receiver.intake.envelope import (
 from receiver.intake.signatures import Signatures
 from receiver.metrics import Metrics
 from receiver.settings import Settings
-from receiver.store import NewEvent, Store
+from receiver.store import NewEvent, Store, Stored
+from receiver.tracing import NO_SPAN, NO_TRACING, Span, Tracing
 
 log = structlog.get_logger("receiver.intake")
 
@@ -63,10 +65,17 @@ class Intake:
     """ASGI app for ``GET|POST {webhook_path}[/{token}]``."""
 
     def __init__(
-        self, settings: Settings, store: Store, metrics: Metrics, route: Route | None = None
+        self,
+        settings: Settings,
+        store: Store,
+        metrics: Metrics,
+        route: Route | None = None,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         self.store = store
         self.metrics = metrics
+        self.tracing = tracing
+        self._prefix = settings.webhook_path.rstrip("/")
         self.route: Route = route or (lambda event: ())
         self._tokens = [token.encode() for token in settings.tokens]
         self._signatures = Signatures(settings.signing_secrets)
@@ -77,6 +86,26 @@ class Intake:
         self._ignored = frozenset(EVENT_TYPES) - frozenset(settings.subscriptions)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if not self.tracing.enabled:
+            await self._answer(scope, receive, send, NO_SPAN)
+            return
+        # the route's template, never the path: the path (and the query) may carry the token
+        route = f"{self._prefix}/{{token}}" if "token" in scope.get("path_params", {}) else (
+            self._prefix or "/"
+        )
+        carrier = {
+            key.decode("latin-1"): value.decode("latin-1")
+            for key, value in scope["headers"]
+            if key in (b"traceparent", b"tracestate")
+        }
+        attributes = {"http.request.method": scope["method"], "http.route": route}
+        with self.tracing.span(
+            f"{scope['method']} {route}", kind="server", headers=carrier, attributes=attributes
+        ) as span:
+            scope["receiver.span"] = span
+            await self._answer(scope, receive, send, span)
+
+    async def _answer(self, scope: dict[str, Any], receive: Any, send: Any, span: Span) -> None:
         started = time.perf_counter()
         method = scope["method"]
         try:
@@ -96,6 +125,17 @@ class Intake:
         await send({"type": "http.response.body", "body": body})
         seconds = time.perf_counter() - started
         self.metrics.request(method, outcome, seconds)
+        if span is not NO_SPAN:
+            span.set(
+                {
+                    "http.response.status_code": status,
+                    "receiver.outcome": outcome,
+                    "receiver.event_id": answer.get("id"),
+                    "receiver.event_type": scope.get("receiver.type"),
+                }
+            )
+            if status >= 500:
+                span.failed(outcome)
         log.info(  # the one canonical line per request
             "webhook_request",
             method=method,
@@ -144,7 +184,8 @@ class Intake:
         key = headers.get(b"webhook-id") or headers.get(b"idempotency-key")
         if key is not None and not 0 < len(key) <= 200:
             raise RejectedDelivery("invalid", "webhook-id / Idempotency-Key: 1 to 200 characters")
-        stored = await self.store.add_event(
+        stored = await self._store(
+            scope,
             NewEvent(
                 id=new_event_id(),
                 dedup_key=dedup_key(event, payload_json, key and key.decode("latin-1")),
@@ -156,12 +197,22 @@ class Intake:
                 envelope=envelope_json(dumped, payload_json),
                 raw=raw,
                 handlers=self.route(event),
-            )
+            ),
         )
         if stored.duplicate:
             return 200, {"id": stored.id, "duplicate": True}, "duplicate"
         self.metrics.stored(event.type)
         return 202, {"id": stored.id}, "accepted"
+
+    async def _store(self, scope: dict[str, Any], event: NewEvent) -> Stored:
+        """Store ``event``; when tracing, with the request's span as its trace context."""
+        if not self.tracing.enabled:
+            return await self.store.add_event(event)
+        traced = dataclasses.replace(event, trace_context=scope["receiver.span"].traceparent())
+        with self.tracing.span("receiver.store add_event") as span:
+            stored = await self.store.add_event(traced)
+            span.set({"receiver.duplicate": stored.duplicate})
+        return stored
 
     def _authenticate(
         self,

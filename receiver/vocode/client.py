@@ -27,6 +27,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from receiver import __version__
 from receiver.errors import SettingsError, VocodeError, VocodeOutcomeUnknown
 from receiver.settings import Settings
+from receiver.tracing import NO_TRACING, Tracing
 from receiver.vocode.answers import (
     error_for_response,
     error_for_transport,
@@ -62,12 +63,14 @@ class VocodeClient:
         timeout: float | httpx.Timeout = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
         observe: Observer | None = None,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         key = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
         if not key:
             raise ValueError("api_key is empty")
         self.base_url = base_url.rstrip("/")
         self._observe = observe
+        self._tracing = tracing
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             headers={
@@ -164,6 +167,33 @@ class VocodeClient:
     # -- plumbing -----------------------------------------------------------------------
 
     async def _request(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        json: Any = None,
+        *,
+        params: Mapping[str, Any] | None = None,
+    ) -> httpx.Response:
+        if not self._tracing.enabled:
+            return await self._untraced(operation, method, path, json, params=params)
+        # the path, without the query (ids) or the body (numbers); the key is a header
+        attributes = {
+            "http.request.method": method,
+            "url.full": self.base_url + path,
+            "receiver.operation": operation,
+        }
+        with self._tracing.span(f"{method} {path}", kind="client", attributes=attributes) as span:
+            try:
+                response = await self._untraced(operation, method, path, json, params=params)
+            except VocodeError as exc:
+                span.set({"http.response.status_code": exc.status})
+                span.failed(type(exc).__name__)
+                raise
+            span.set({"http.response.status_code": response.status_code})
+            return response
+
+    async def _untraced(
         self,
         operation: str,
         method: str,
