@@ -69,7 +69,8 @@ SERVE_ONE = """
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://r") as client:
-                answer = await client.post("/webhooks/vocode/" + "t" * 16, json=sample("event_message"))
+                hook = "/webhooks/vocode/" + "t" * 16
+                answer = await client.post(hook, json=sample("event_message"))
                 assert answer.status_code == 202
         print(type(app.state.services.tracing).__name__)
         print(sorted({m.split(".")[0] for m in sys.modules if m.startswith("opentelemetry")}))
