@@ -30,7 +30,13 @@ def summary(event: Event) -> dict[str, Any]:
     elif event.type == "event_human_detection":
         out["result"] = payload.result
     elif event.type == "event_transcript":
-        out["transcript_lines"] = len((payload.transcript or "").splitlines())
+        out["shape"] = payload.shape  # the whole transcript, or one utterance
+        out["transcript_lines"] = len(payload.lines)
+        if payload.shape == "utterance":
+            out["sender"] = payload.sender
+    elif event.type == "event_transcript_complete":
+        out["transcript_lines"] = len(payload.transcript.lines)
+        out["event_logs"] = len(payload.transcript.event_logs)
     elif event.type == "event_recording":
         out["recording_url_present"] = payload.recording_url is not None
     elif event.type == "event_action":

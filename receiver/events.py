@@ -3,6 +3,12 @@
 Hosted Vocode posts ``{"type", "call_id", "payload"}``; the self-hosted library posts
 ``{"type", "conversation_id", <fields at top level>}``. Both are normalised to the hosted
 envelope before validation. Every model allows and keeps extra fields: Vocode may add some.
+Values Vocode may add to (a sender, a telephony status, a detection result) are open strings:
+the known ones are listed in their types, and any other string is kept as it came.
+
+A body is an event when it has a ``type`` and a ``call_id`` (:class:`Envelope`); a payload
+that does not fit its type's model does not make it less of one: intake keeps it,
+quarantined (see ``receiver/intake/endpoint.py``).
 
 Example::
 
@@ -19,7 +25,31 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter
 
-EVENT_TYPES: tuple[str, ...] = (
+from receiver.payloads import (
+    ActionFinishLog,
+    ActionInput,
+    ActionPayload,
+    ActionStartLog,
+    ConferenceLog,
+    EventLog,
+    HumanDetectionPayload,
+    HumanDetectionResult,
+    Line,
+    MessageLog,
+    MessagePayload,
+    Payload,
+    PhoneCallConnectedPayload,
+    PhoneCallDidNotConnectPayload,
+    PhoneCallEndedPayload,
+    RecordingPayload,
+    Sender,
+    TelephonyStatus,
+    Transcript,
+    TranscriptCompletePayload,
+    TranscriptPayload,
+)
+
+HOSTED_EVENT_TYPES: tuple[str, ...] = (
     "event_message",
     "event_action",
     "event_phone_call_connected",
@@ -29,66 +59,30 @@ EVENT_TYPES: tuple[str, ...] = (
     "event_recording",
     "event_human_detection",
 )
+"""The types a hosted Vocode webhook can subscribe to (the SDK's ``EventType``)."""
+EVENT_TYPES: tuple[str, ...] = (*HOSTED_EVENT_TYPES, "event_transcript_complete")
+"""Every type with a model: the hosted ones, and the self-hosted library's whole transcript."""
 UNKNOWN = "unknown"
 
 _open = ConfigDict(extra="allow", frozen=True)
 
 
-class Payload(BaseModel):
-    """Base of every payload: extra fields are kept, instances are immutable."""
+class Envelope(BaseModel):
+    """What makes a body an event at all: a ``type`` and a ``call_id``, both strings.
 
-    model_config = _open
-
-
-class MessagePayload(Payload):
-    sender: str | None = None  # human, bot, action_worker, vector_db, conference
-    text: str | None = None
-    timestamp: float | None = None
-
-
-class ActionInput(Payload):
-    action_config: dict[str, Any] | None = None
-    conversation_id: str | None = None
-    params: dict[str, Any] | None = None
-
-
-class ActionPayload(Payload):
-    action_input: ActionInput | None = None
-    action_output: dict[str, Any] | None = None
-
-
-class PhoneCallConnectedPayload(Payload):
-    to_phone_number: str | None = None
-    from_phone_number: str | None = None
-
-
-class PhoneCallEndedPayload(Payload):
-    conversation_minutes: float | None = None
-
-
-class PhoneCallDidNotConnectPayload(Payload):
-    telephony_status: str | None = None  # busy, no-answer, failed, canceled
-
-
-class TranscriptPayload(Payload):
-    transcript: str | None = None
-
-
-class RecordingPayload(Payload):
-    recording_url: str | None = None
-
-
-class HumanDetectionPayload(Payload):
-    result: Literal["human", "no_human"]
-
-
-class Event(BaseModel):
-    """The hosted envelope. ``type`` names the event, ``call_id`` the Vocode call."""
+    Intake refuses (422) only what fails this; a payload that fails its type's model is
+    kept, quarantined."""
 
     model_config = _open
 
     type: Annotated[str, Field(min_length=1, max_length=100)]
     call_id: Annotated[str, Field(min_length=1, max_length=200)]
+    payload: Any = None
+
+
+class Event(Envelope):
+    """The hosted envelope. ``type`` names the event, ``call_id`` the Vocode call."""
+
     payload: Payload
 
 
@@ -118,8 +112,17 @@ class PhoneCallDidNotConnectEvent(Event):
 
 
 class TranscriptEvent(Event):
+    """Either the hosted whole transcript or one utterance: ``payload.shape`` says which."""
+
     type: Literal["event_transcript"]
     payload: TranscriptPayload
+
+
+class TranscriptCompleteEvent(Event):
+    """The self-hosted library's whole transcript, as its event logs."""
+
+    type: Literal["event_transcript_complete"]
+    payload: TranscriptCompletePayload
 
 
 class RecordingEvent(Event):
@@ -147,6 +150,7 @@ EVENT_MODELS: dict[str, type[Event]] = {
     "event_transcript": TranscriptEvent,
     "event_recording": RecordingEvent,
     "event_human_detection": HumanDetectionEvent,
+    "event_transcript_complete": TranscriptCompleteEvent,
 }
 
 
@@ -162,6 +166,7 @@ AnyEvent = Annotated[
     | Annotated[PhoneCallEndedEvent, Tag("event_phone_call_ended")]
     | Annotated[PhoneCallDidNotConnectEvent, Tag("event_phone_call_did_not_connect")]
     | Annotated[TranscriptEvent, Tag("event_transcript")]
+    | Annotated[TranscriptCompleteEvent, Tag("event_transcript_complete")]
     | Annotated[RecordingEvent, Tag("event_recording")]
     | Annotated[HumanDetectionEvent, Tag("event_human_detection")]
     | Annotated[UnknownEvent, Tag(UNKNOWN)],
@@ -196,6 +201,59 @@ def normalise(body: Any) -> Any:
     return envelope
 
 
+def validate(envelope: Any) -> Event:
+    """A hosted envelope (already normalised) into its typed model; ``ValidationError`` if
+    it does not fit. Intake, the worker and ``receiver events reparse`` all read events
+    through this one function, so they always agree on what fits."""
+    return event_adapter.validate_python(envelope)
+
+
 def parse_event(body: Any) -> Event:
     """Validate a decoded body (either shape) into its typed event model."""
-    return event_adapter.validate_python(normalise(body))
+    return validate(normalise(body))
+
+
+__all__ = [
+    "EVENT_MODELS",
+    "EVENT_TYPES",
+    "HOSTED_EVENT_TYPES",
+    "UNKNOWN",
+    "ActionEvent",
+    "ActionFinishLog",
+    "ActionInput",
+    "ActionPayload",
+    "ActionStartLog",
+    "AnyEvent",
+    "ConferenceLog",
+    "Envelope",
+    "Event",
+    "EventLog",
+    "HumanDetectionEvent",
+    "HumanDetectionPayload",
+    "HumanDetectionResult",
+    "Line",
+    "MessageEvent",
+    "MessageLog",
+    "MessagePayload",
+    "Payload",
+    "PhoneCallConnectedEvent",
+    "PhoneCallConnectedPayload",
+    "PhoneCallDidNotConnectEvent",
+    "PhoneCallDidNotConnectPayload",
+    "PhoneCallEndedEvent",
+    "PhoneCallEndedPayload",
+    "RecordingEvent",
+    "RecordingPayload",
+    "Sender",
+    "TelephonyStatus",
+    "Transcript",
+    "TranscriptCompleteEvent",
+    "TranscriptCompletePayload",
+    "TranscriptEvent",
+    "TranscriptPayload",
+    "UnknownEvent",
+    "event_adapter",
+    "normalise",
+    "parse_event",
+    "validate",
+]

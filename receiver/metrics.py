@@ -56,6 +56,7 @@ disable_created_metrics()  # type: ignore[no-untyped-call]  # unannotated upstre
 
 REQUEST_OUTCOMES = (
     "accepted",
+    "quarantined",
     "duplicate",
     "ignored",
     "unauthorized",
@@ -80,7 +81,20 @@ FOLLOW_UP_OUTCOMES = (
     "refused_depth",
     "suppressed",
 )
-VOCODE_OPERATIONS = ("create_call", "get_call", "list_calls", "end_call", "get_recording")
+VOCODE_OPERATIONS = (
+    "create_call",
+    "get_call",
+    "list_calls",
+    "end_call",
+    "get_recording",
+    "create_webhook",
+    "get_webhook",
+    "list_webhooks",
+    "update_webhook",
+    "get_agent",
+    "list_agents",
+    "update_agent",
+)
 # not_sent: failed before the request left (safe to retry); unknown: sent, no answer read
 STATUS_CLASSES = ("2xx", "4xx", "5xx", "other", "not_sent", "unknown")
 # the classic Prometheus text format, which every Prometheus version reads
@@ -146,6 +160,13 @@ class Metrics(BacklogGauges):
             ("type",),
             registry=r,
         )
+        self.quarantined_events = Counter(
+            "receiver_events_quarantined",
+            "Events stored in quarantine (their payload did not fit the type's model: no "
+            "delivery until `receiver events reparse`), by event type.",
+            ("type",),
+            registry=r,
+        )
         self.intake_duration = Histogram(
             "receiver_intake_duration_seconds",
             "Time from request to answer at the webhook endpoint.",
@@ -199,6 +220,9 @@ class Metrics(BacklogGauges):
             for outcome in REQUEST_OUTCOMES
         }
         self._event_children = {kind: self.events.labels(kind) for kind in TYPE_LABELS}
+        self._quarantined_children = {
+            kind: self.quarantined_events.labels(kind) for kind in TYPE_LABELS
+        }
         self._follow_up_children = {o: self.follow_ups.labels(o) for o in FOLLOW_UP_OUTCOMES}
         for operation in VOCODE_OPERATIONS:
             for status_class in STATUS_CLASSES:
@@ -226,8 +250,12 @@ class Metrics(BacklogGauges):
         self.intake_duration.observe(seconds)
 
     def stored(self, kind: str) -> None:
-        """One event newly stored; a type outside the eight is counted as ``unknown``."""
+        """One event newly stored; a type without a model is counted as ``unknown``."""
         self._event_children.get(kind, self._event_children[UNKNOWN]).inc()
+
+    def quarantined(self, kind: str) -> None:
+        """One event newly stored in quarantine (also counted by :meth:`stored`)."""
+        self._quarantined_children.get(kind, self._quarantined_children[UNKNOWN]).inc()
 
     # --- deliveries ------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from receiver.delivery.context import HandlerContext
 from receiver.delivery.registry import Registry
 from receiver.delivery.router import Router
 from receiver.delivery.run import run_handler
-from receiver.events import EVENT_TYPES, Event, event_adapter
+from receiver.events import EVENT_TYPES, Event, validate
 from receiver.follow_ups.intent import FollowUpRequest
 from receiver.vocode.client import VocodeClient
 
@@ -47,7 +47,7 @@ def make_event(event_type: str, *, call_id: str | None = None, **payload: Any) -
     body["payload"] = {**body["payload"], **payload}
     if call_id is not None:
         body["call_id"] = call_id
-    return event_adapter.validate_python(body)
+    return validate(body)
 
 
 @dataclass(frozen=True, slots=True)

@@ -415,8 +415,9 @@ async def test_post_of_non_json_media_type_is_415(client, hook, content_type) ->
         b"not json",
         b'{"type": "event_message"} trailing',
         b"{'single': 1}",
+        b'{"type": "event_message", "call_id": "c", "payload": {"timestamp": NaN}}',
     ],
-    ids=["truncated", "empty", "text", "trailing", "single-quotes"],
+    ids=["truncated", "empty", "text", "trailing", "single-quotes", "nan"],
 )
 async def test_malformed_json_is_400(client, hook, app, body) -> None:
     """A body that is not JSON is answered 400 and nothing is stored."""
@@ -466,30 +467,22 @@ async def test_get_with_malformed_payload_json_is_400(client, hook) -> None:
     [
         ({"type": "event_message", "payload": {}}, ["call_id"]),
         ({"call_id": "c", "payload": {}}, ["type"]),
-        (
-            {"type": "event_human_detection", "call_id": "c", "payload": {"result": "maybe"}},
-            ["payload", "result"],
-        ),
-        (
-            {"type": "event_message", "call_id": "c", "payload": {"timestamp": "soon"}},
-            ["payload", "timestamp"],
-        ),
-        ({"type": "event_message", "call_id": "c", "payload": ["a"]}, ["payload"]),
         ({"type": "event_message", "call_id": "", "payload": {}}, ["call_id"]),
         ({"type": ["event_message"], "call_id": "c", "payload": {}}, ["type"]),
+        ({"type": "event_message", "call_id": 42, "payload": {}}, ["call_id"]),
+        ({"type": "event_message", "payload": {"timestamp": "soon"}}, ["call_id"]),
     ],
     ids=[
         "no-call-id",
         "no-type",
-        "bad-literal",
-        "bad-float",
-        "payload-not-object",
         "empty-call-id",
         "type-not-string",
+        "call-id-not-string",
+        "no-call-id-and-bad-payload",
     ],
 )
 async def test_invalid_envelope_is_422_with_locations(client, hook, app, body, loc) -> None:
-    """An envelope failing validation is answered 422 with pydantic's locations and messages."""
+    """Only what is not an event at all (no type or call id) is answered 422, located."""
     response = await post_json(client, hook, body)
     assert response.status_code == 422
     answer = response.json()
@@ -528,7 +521,7 @@ async def test_get_422_echoes_none_of_the_submitted_values(client, hook) -> None
     """The same holds for a GET: a bad query value is not repeated in the 422 answer."""
     params = {
         "type": "event_phone_call_ended",
-        "call_id": "c",
+        "call_id": "",
         "payload.conversation_minutes": "SENSITIVE-9b1c",
     }
     response = await client.get(hook, params=params)

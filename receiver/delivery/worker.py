@@ -29,7 +29,7 @@ from receiver.delivery.recorder import Recorder
 from receiver.delivery.registry import Registry
 from receiver.delivery.run import HandlerRun, Outcome, outcome_of, run_handler
 from receiver.errors import StoreError
-from receiver.events import event_adapter
+from receiver.events import validate
 from receiver.loop import ClaimLoop
 from receiver.metrics import Metrics
 from receiver.settings import Settings
@@ -151,7 +151,7 @@ class Worker(ClaimLoop[Claimed]):
             error = "the lease expired on every attempt (did the worker crash?)"
             return Outcome("dead", None, error), None
         try:
-            event = event_adapter.validate_python(item.envelope)
+            event = validate(item.envelope)
         except ValidationError as exc:
             error = f"the stored event no longer validates: {exc.error_count()} errors"
             return Outcome("dead", None, error), None

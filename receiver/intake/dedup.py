@@ -15,8 +15,6 @@ from collections import deque
 from json.encoder import encode_basestring
 from typing import Any
 
-from receiver.events import Event
-
 # Random id suffixes are read from the OS 1024 at a time: one system call per request let the
 # SQLite writer thread take the GIL from the event loop on every request.
 _suffixes: deque[str] = deque()
@@ -56,12 +54,17 @@ def envelope_json(dumped: dict[str, Any], payload_json: str) -> str:
     return f'{{"call_id":{call_id},"payload":{payload_json},"type":{kind}}}'
 
 
-def dedup_key(event: Event, payload_json: str, header_key: str | None) -> str:
+CONTENT_KEY = "s:"
+"""The prefix of a key that is a digest of the content (a new reading of it gives a new key)."""
+
+
+def dedup_key(type_: str, call_id: str, payload_json: str, header_key: str | None) -> str:
     """The sender's idempotency key when it gives one, else a digest of what it sent."""
     if header_key:
         return "h:" + header_key
-    digest = hashlib.sha256(f"{event.type}\n{event.call_id}\n{payload_json}".encode())
-    return "s:" + digest.hexdigest()
+    digest = hashlib.sha256(f"{type_}\n{call_id}\n{payload_json}".encode())
+    return CONTENT_KEY + digest.hexdigest()
+
 
 
 

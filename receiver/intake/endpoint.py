@@ -21,14 +21,10 @@ import structlog
 from pydantic import ValidationError
 
 from receiver.errors import RejectedDelivery, StoreError
-from receiver.events import EVENT_TYPES, Event, event_adapter, normalise
+from receiver.events import EVENT_TYPES, Event, normalise, validate
 from receiver.intake.dedup import canonical, dedup_key, envelope_json, new_event_id
-from receiver.intake.envelope import (
-    field_errors,
-    is_token_pair,
-    media_type_ok,
-    query_envelope,
-)
+from receiver.intake.envelope import is_token_pair, media_type_ok, query_envelope
+from receiver.intake.quarantine import Reading, quarantined
 from receiver.intake.signatures import Signatures
 from receiver.metrics import Metrics
 from receiver.settings import Settings
@@ -161,7 +157,7 @@ class Intake:
             if check_signature and not self._signatures.valid(headers, raw):
                 raise RejectedDelivery("unauthorized", "a valid token is required")
             try:
-                data = pydantic_core.from_json(raw)
+                data = pydantic_core.from_json(raw, allow_inf_nan=False)
             except ValueError as exc:
                 raise RejectedDelivery("malformed", f"body is not JSON: {exc}") from None
         else:
@@ -174,13 +170,8 @@ class Intake:
         kind = data.get("type") if isinstance(data, dict) else None
         if isinstance(kind, str) and kind in self._ignored:  # an unhashable type is a 422
             return 200, {"ignored": True}, "ignored"
-        try:
-            event = event_adapter.validate_python(normalise(data))
-        except ValidationError as exc:
-            raise RejectedDelivery("invalid", field_errors(exc)) from None
-        scope["receiver.type"], scope["receiver.call_id"] = event.type, event.call_id
-        dumped = event.model_dump(mode="json")
-        payload_json = canonical(dumped["payload"])
+        reading = self._read(normalise(data))
+        scope["receiver.type"], scope["receiver.call_id"] = reading.type, reading.call_id
         key = headers.get(b"webhook-id") or headers.get(b"idempotency-key")
         if key is not None and not 0 < len(key) <= 200:
             raise RejectedDelivery("invalid", "webhook-id / Idempotency-Key: 1 to 200 characters")
@@ -188,21 +179,40 @@ class Intake:
             scope,
             NewEvent(
                 id=new_event_id(),
-                dedup_key=dedup_key(event, payload_json, key and key.decode("latin-1")),
-                type=event.type,
-                call_id=event.call_id,
+                dedup_key=dedup_key(
+                    reading.type, reading.call_id, reading.payload_json,
+                    key and key.decode("latin-1"),
+                ),
+                type=reading.type,
+                call_id=reading.call_id,
                 received_at=time.time(),
                 method=method,
                 headers=_headers_json(scope["headers"]),
-                envelope=envelope_json(dumped, payload_json),
+                envelope=reading.envelope_json,
                 raw=raw,
-                handlers=self.route(event),
+                handlers=reading.handlers,
+                quarantine=reading.quarantine,
             ),
-        )
+        )  # fmt: skip
         if stored.duplicate:
             return 200, {"id": stored.id, "duplicate": True}, "duplicate"
-        self.metrics.stored(event.type)
-        return 202, {"id": stored.id}, "accepted"
+        self.metrics.stored(reading.type)
+        if reading.quarantine is None:
+            return 202, {"id": stored.id}, "accepted"
+        self.metrics.quarantined(reading.type)
+        return 202, {"id": stored.id, "quarantined": True}, "quarantined"
+
+    def _read(self, envelope: Any) -> Reading:
+        """The event in ``envelope``, typed and routed to its handlers; or, when its payload
+        does not fit its type's model, kept as it came with the errors (quarantined)."""
+        try:
+            event = validate(envelope)
+        except ValidationError as exc:
+            return quarantined(envelope, exc)
+        dumped = event.model_dump(mode="json")
+        payload_json = canonical(dumped["payload"])
+        envelope_text = envelope_json(dumped, payload_json)
+        return Reading(event.type, event.call_id, envelope_text, payload_json, self.route(event))
 
     async def _store(self, scope: dict[str, Any], event: NewEvent) -> Stored:
         """Store ``event``; when tracing, with the request's span as its trace context."""

@@ -49,7 +49,7 @@ def query_envelope(params: list[tuple[str, str]]) -> dict[str, Any]:
             continue
         if key == "payload":
             try:
-                data["payload"] = pydantic_core.from_json(value)
+                data["payload"] = pydantic_core.from_json(value, allow_inf_nan=False)
             except ValueError as exc:
                 raise RejectedDelivery("malformed", f"payload is not JSON: {exc}") from None
         elif key.startswith("payload."):

@@ -24,6 +24,7 @@ from receiver.store.records import (
     HandlerStats,
     NewEvent,
     Purged,
+    Released,
     SchemaState,
     Stored,
 )
@@ -71,9 +72,29 @@ class Store(Protocol):
         """One event by id, or None."""
 
     async def list_events(
-        self, *, type: str | None = None, call_id: str | None = None, limit: int = 50
+        self,
+        *,
+        type: str | None = None,
+        call_id: str | None = None,
+        limit: int = 50,
+        quarantined: bool = False,
+        before_seq: int | None = None,
     ) -> list[EventRecord]:
-        """The newest events first, optionally filtered."""
+        """The newest events first, optionally filtered: by type, by call, only those in
+        quarantine, only those stored before the event numbered ``before_seq`` (paging)."""
+
+    async def release_quarantined(
+        self, event_id: str, envelope: str, dedup_key: str, handlers: tuple[str, ...]
+    ) -> Released:
+        """Release a quarantined event that a newer model reads: store that reading
+        (``envelope``, canonical JSON, and its ``dedup_key``) and one delivery per handler,
+        in one transaction, once — whoever else releases it at the same time.
+
+        If another event already has ``dedup_key``, the two are one event: this one is
+        released as a duplicate of it, with no deliveries."""
+
+    async def update_quarantine(self, event_id: str, quarantine: str) -> bool:
+        """Replace the errors (JSON) of an event still quarantined; False if it is not."""
 
     async def count_events(self) -> int:
         """How many events are stored."""

@@ -37,6 +37,7 @@ from receiver.store.records import (
     HandlerStats,
     NewEvent,
     Purged,
+    Released,
     SchemaState,
     Stored,
 )
@@ -103,9 +104,30 @@ class SqlStore(abc.ABC):
         return await self._read(lambda: events.get_event(event_id))
 
     async def list_events(
-        self, *, type: str | None = None, call_id: str | None = None, limit: int = 50
+        self,
+        *,
+        type: str | None = None,
+        call_id: str | None = None,
+        limit: int = 50,
+        quarantined: bool = False,
+        before_seq: int | None = None,
     ) -> list[EventRecord]:
-        return await self._read(lambda: events.list_events(type, call_id, limit))
+        return await self._read(
+            lambda: events.list_events(type, call_id, limit, quarantined, before_seq)
+        )
+
+    async def release_quarantined(
+        self, event_id: str, envelope: str, dedup_key: str, handlers: tuple[str, ...]
+    ) -> Released:
+        return await self._write(
+            lambda: events.release_quarantined(
+                self.queries, event_id, envelope, dedup_key, handlers
+            ),
+            notify=bool(handlers),
+        )
+
+    async def update_quarantine(self, event_id: str, quarantine: str) -> bool:
+        return await self._write(lambda: events.update_quarantine(event_id, quarantine))
 
     async def count_events(self) -> int:
         return await self._read(events.count_events)

@@ -1,13 +1,16 @@
-"""Reading events back, and purging what retention no longer keeps."""
+"""Reading events back, releasing quarantined ones, and purging what retention no longer keeps."""
 
 from __future__ import annotations
+
+import time
 
 from receiver.store import rows
 from receiver.store.plan import Execute, Fetch, Plan, where_sql
 from receiver.store.queries import Queries
-from receiver.store.records import EventRecord
+from receiver.store.records import EventRecord, Released
 
 _EVENT = f"SELECT {rows.EVENT_COLUMNS} FROM events"
+QUARANTINED = "quarantine IS NOT NULL AND released_at IS NULL"  # as events_quarantined's WHERE
 
 
 def get_event(event_id: str) -> Plan[EventRecord | None]:
@@ -15,11 +18,71 @@ def get_event(event_id: str) -> Plan[EventRecord | None]:
     return rows.event_record(found[0]) if found else None
 
 
-def list_events(type: str | None, call_id: str | None, limit: int) -> Plan[list[EventRecord]]:
-    params = {"type": type, "call_id": call_id, "limit": limit}
-    filters = where_sql(f"{c} = :{c}" for c in ("type", "call_id") if params[c] is not None)
-    found = yield Fetch(f"{_EVENT}{filters} ORDER BY seq DESC LIMIT :limit", params)
+def list_events(
+    type: str | None, call_id: str | None, limit: int, quarantined: bool, before_seq: int | None
+) -> Plan[list[EventRecord]]:
+    params = {"type": type, "call_id": call_id, "limit": limit, "before": before_seq}
+    clauses = [f"{c} = :{c}" for c in ("type", "call_id") if params[c] is not None]
+    if quarantined:
+        clauses.append(QUARANTINED)
+    if before_seq is not None:
+        clauses.append("seq < :before")
+    found = yield Fetch(f"{_EVENT}{where_sql(clauses)} ORDER BY seq DESC LIMIT :limit", params)
     return [rows.event_record(row) for row in found]
+
+
+def release_quarantined(
+    q: Queries, event_id: str, envelope: str, dedup_key: str, handlers: tuple[str, ...]
+) -> Plan[Released]:
+    """Give a quarantined event the envelope its new model read, and its deliveries: once.
+
+    The update's condition (still quarantined) is checked again under the row's lock, so of
+    two reparses at once one releases and the other finds nothing to do. When another event
+    already holds the new dedup key, this one is a duplicate of it: released, no deliveries.
+    """
+    found = yield Fetch(
+        f"SELECT seq, call_id FROM events WHERE id = :id AND {QUARANTINED}", {"id": event_id}
+    )
+    if not found:
+        return Released("not_quarantined")
+    [(seq, call_id)] = found
+    now = {"now": time.time()}
+    other = yield Fetch(
+        "SELECT id FROM events WHERE dedup_key = :key AND id != :id",
+        {"key": dedup_key, "id": event_id},
+    )
+    if other:
+        changed = yield Execute(
+            f"UPDATE events SET released_at = {q.now} WHERE id = :id AND {QUARANTINED}",
+            {"id": event_id, **now},
+        )
+        if not changed:
+            return Released("not_quarantined")
+        return Released("duplicate", duplicate_of=other[0][0])
+    changed = yield Execute(
+        f"UPDATE events SET envelope = :envelope, dedup_key = :key, released_at = {q.now}"
+        f" WHERE id = :id AND {QUARANTINED}",
+        {"id": event_id, "envelope": envelope, "key": dedup_key, **now},
+    )
+    if not changed:
+        return Released("not_quarantined")
+    for handler in handlers:
+        yield Execute(
+            "INSERT INTO deliveries (event_seq, event_id, handler, call_id, next_attempt_at,"
+            f" created_at, updated_at) VALUES (:seq, :id, :handler, :call_id, {q.now},"
+            f" {q.now}, {q.now}) ON CONFLICT (event_seq, handler) DO NOTHING",
+            {"seq": seq, "id": event_id, "handler": handler, "call_id": call_id, **now},
+        )
+    return Released("released", deliveries=len(handlers))
+
+
+def update_quarantine(event_id: str, quarantine: str) -> Plan[bool]:
+    """Record the errors a newer reading found in an event still quarantined."""
+    changed = yield Execute(
+        f"UPDATE events SET quarantine = :quarantine WHERE id = :id AND {QUARANTINED}",
+        {"id": event_id, "quarantine": quarantine},
+    )
+    return bool(changed)
 
 
 def count_events() -> Plan[int]:

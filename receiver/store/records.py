@@ -56,6 +56,7 @@ class NewEvent:
     raw: bytes  # the body (POST) or query string without the token (GET), byte for byte
     handlers: tuple[str, ...] = ()
     trace_context: str | None = None  # the intake request's span (W3C traceparent)
+    quarantine: str | None = None  # JSON {"version", "errors"}: the payload did not fit its model
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +81,27 @@ class EventRecord:
     headers: dict[str, Any]
     envelope: dict[str, Any]
     raw: bytes
+    quarantine: dict[str, Any] | None = None  # {"version", "errors"}, kept once released
+    released_at: float | None = None  # when a reparse released it from quarantine
+
+    @property
+    def quarantined(self) -> bool:
+        """Held back from handlers: its payload did not fit, and no reparse released it yet."""
+        return self.quarantine is not None and self.released_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    """What releasing a quarantined event did (:meth:`Store.release_quarantined`).
+
+    ``released``: its deliveries were created (``deliveries`` of them); ``duplicate``: once
+    read by the new model it is the same event as ``duplicate_of``, which is kept alone;
+    ``not_quarantined``: nothing to do (unknown, never quarantined, or released already).
+    """
+
+    outcome: Literal["released", "duplicate", "not_quarantined"]
+    deliveries: int = 0
+    duplicate_of: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

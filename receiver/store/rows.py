@@ -10,7 +10,8 @@ from receiver.store.records import Claimed, DeliveryRecord, EventRecord, Finish,
 
 Row = Iterable[Any]
 
-EVENT_COLUMNS = "id, seq, dedup_key, type, call_id, received_at, method, headers, envelope, raw"
+EVENT_COLUMNS = """id, seq, dedup_key, type, call_id, received_at, method, headers, envelope, raw,
+    quarantine, released_at"""
 FOLLOW_UP_COLUMNS = """key, event_id, handler, call_id, to_number, from_number, request,
     not_before, depth, status, attempts, next_attempt_at, reconcile, vocode_call_id, reason,
     sent_at, created_at, updated_at"""
@@ -34,7 +35,8 @@ def loads(value: Any) -> Any:
 
 
 def event_record(row: Row) -> EventRecord:
-    id_, seq, dedup_key, type_, call_id, received_at, method, headers, envelope, raw = row
+    (id_, seq, dedup_key, type_, call_id, received_at, method, headers, envelope, raw,
+     quarantine, released_at) = row  # fmt: skip
     return EventRecord(
         id=id_,
         seq=seq,
@@ -46,6 +48,8 @@ def event_record(row: Row) -> EventRecord:
         headers=loads(headers),
         envelope=loads(envelope),
         raw=bytes(raw),
+        quarantine=None if quarantine is None else loads(quarantine),
+        released_at=released_at,
     )
 
 

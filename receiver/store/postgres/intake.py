@@ -26,9 +26,10 @@ NOW = "extract(epoch FROM clock_timestamp())::float8"
 _INSERT = f"""
 WITH input AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[],
-                         $6::text[], $7::text[], $8::text[], $9::bytea[], $12::text[])
+                         $6::text[], $7::text[], $8::text[], $9::bytea[], $12::text[],
+                         $13::text[])
         WITH ORDINALITY AS t(id, dedup_key, type, call_id, received_at, method, headers,
-                             envelope, raw, trace_context, ord)
+                             envelope, raw, trace_context, quarantine, ord)
 ), locked AS (  -- each call's lock, in one order for every batch: held until this commits
     SELECT count(pg_advisory_xact_lock(k)) AS n FROM (
         SELECT DISTINCT hashtextextended('receiver.call:' || call_id, 0) AS k FROM input
@@ -39,9 +40,9 @@ WITH input AS (
     WHERE (SELECT n FROM locked) >= 0
 ), inserted AS (
     INSERT INTO events (seq, id, dedup_key, type, call_id, received_at, method, headers,
-                        envelope, raw, trace_context)
+                        envelope, raw, trace_context, quarantine)
     SELECT seq, id, dedup_key, type, call_id, received_at, method, headers::json,
-           envelope::json, raw, trace_context
+           envelope::json, raw, trace_context, quarantine::json
     FROM numbered ORDER BY dedup_key
     ON CONFLICT (dedup_key) DO NOTHING
     RETURNING seq, id, dedup_key, call_id
@@ -81,8 +82,9 @@ async def insert_events(conn: Connection, events: list[NewEvent]) -> list[object
     ]
     pairs = [(e.id, h) for e in unique for h in e.handlers]
     traces = [e.trace_context for e in unique]
+    quarantines = [e.quarantine for e in unique]
     rows = await conn.fetch(
-        _INSERT, *columns, [p[0] for p in pairs], [p[1] for p in pairs], traces
+        _INSERT, *columns, [p[0] for p in pairs], [p[1] for p in pairs], traces, quarantines
     )
     ids = {row["dedup_key"]: row["id"] for row in rows if row["id"] is not None}
     missing = [key for key in first if key not in ids]

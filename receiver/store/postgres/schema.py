@@ -102,4 +102,15 @@ VERSIONS: list[Version] = [
     ALTER TABLE follow_ups ADD COLUMN trace_context text
     """,
     ),
+    # 6: quarantine (as SQLite's 6): the validation errors of a payload that did not fit its
+    # type's model, and when `receiver events reparse` released the event
+    Version(
+        "quarantined events: their validation errors, and when a reparse released them",
+        """
+    ALTER TABLE events ADD COLUMN quarantine json;
+    ALTER TABLE events ADD COLUMN released_at double precision;
+    CREATE INDEX events_quarantined ON events (seq)
+        WHERE quarantine IS NOT NULL AND released_at IS NULL
+    """,
+    ),
 ]

@@ -101,4 +101,17 @@ VERSIONS: list[Version] = [
     ALTER TABLE follow_ups ADD COLUMN trace_context TEXT
     """,
     ),
+    # 6: quarantine. An event whose payload did not fit its type's model is stored with the
+    # validation errors (JSON, with the version that found them) and no delivery, until
+    # `receiver events reparse` releases it (released_at). The partial index holds the
+    # quarantined ones only: it costs other events nothing
+    Version(
+        "quarantined events: their validation errors, and when a reparse released them",
+        """
+    ALTER TABLE events ADD COLUMN quarantine TEXT;
+    ALTER TABLE events ADD COLUMN released_at REAL;
+    CREATE INDEX events_quarantined ON events (seq)
+        WHERE quarantine IS NOT NULL AND released_at IS NULL
+    """,
+    ),
 ]

@@ -13,7 +13,8 @@ from receiver.store.records import Claimed, ClaimRequest, Finish, NewEvent, Stor
 
 _INSERT_EVENT = (
     "INSERT INTO events (id, dedup_key, type, call_id, received_at, method, headers, envelope,"
-    " raw, trace_context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING"
+    " raw, trace_context, quarantine) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (dedup_key) DO NOTHING"
 )
 _INSERT_DELIVERY = (
     "INSERT INTO deliveries (event_seq, event_id, handler, call_id, next_attempt_at,"
@@ -26,7 +27,8 @@ def add_event(conn: sqlite3.Connection, event: NewEvent) -> Stored:
     cursor = conn.execute(
         _INSERT_EVENT,
         (event.id, event.dedup_key, event.type, event.call_id, event.received_at,
-         event.method, event.headers, event.envelope, event.raw, event.trace_context),
+         event.method, event.headers, event.envelope, event.raw, event.trace_context,
+         event.quarantine),
     )  # fmt: skip
     if cursor.rowcount == 0:
         row = conn.execute("SELECT id FROM events WHERE dedup_key = ?", (event.dedup_key,))
