@@ -64,6 +64,7 @@ def test_list_json_newest_first(cli, deliver) -> None:
         "call_id": "c2",
         "received_at": lines[0]["received_at"],
         "method": "POST",
+        "quarantined": False,
     }
     datetime.fromisoformat(lines[0]["received_at"])
 

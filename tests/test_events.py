@@ -25,7 +25,7 @@ from receiver.events import (
 def test_every_event_type_has_a_model_of_its_own() -> None:
     """The eight hosted types and the library's transcript_complete each have their model."""
     assert len(HOSTED_EVENT_TYPES) == 8
-    assert EVENT_TYPES == (*HOSTED_EVENT_TYPES, "event_transcript_complete")
+    assert (*HOSTED_EVENT_TYPES, "event_transcript_complete") == EVENT_TYPES
     assert set(EVENT_MODELS) == set(EVENT_TYPES)
     assert len(set(EVENT_MODELS.values())) == 9
 

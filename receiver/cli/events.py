@@ -1,7 +1,8 @@
-"""``receiver events list`` and ``receiver events show``."""
+"""``receiver events list``, ``receiver events show`` and ``receiver events reparse``."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -10,8 +11,10 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from receiver.cli.common import run_with_store
+from receiver.cli.common import opened_store, run_with_store, settings_or_exit
+from receiver.errors import ReceiverError
 from receiver.store import EventRecord, Store
+from receiver.store.schema import check_current
 
 
 def _when(ts: float) -> str:
@@ -25,41 +28,51 @@ def _summary(event: EventRecord) -> dict[str, Any]:
         "call_id": event.call_id,
         "received_at": _when(event.received_at),
         "method": event.method,
+        "quarantined": event.quarantined,
     }
 
 
 @click.group()
 def events() -> None:
-    """Inspect stored events."""
+    """Inspect stored events; release quarantined ones."""
 
 
 @events.command("list")
 @click.option("--type", "type_", default=None, help="Only this event type.")
 @click.option("--call-id", default=None, help="Only events of this call.")
+@click.option(
+    "--quarantined", is_flag=True, help="Only events in quarantine (payload did not fit)."
+)
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-def list_events(type_: str | None, call_id: str | None, limit: int, as_json: bool) -> None:
+def list_events(
+    type_: str | None, call_id: str | None, quarantined: bool, limit: int, as_json: bool
+) -> None:
     """The newest events first."""
 
     async def run(store: Store) -> list[EventRecord]:
-        return await store.list_events(type=type_, call_id=call_id, limit=limit)
+        return await store.list_events(
+            type=type_, call_id=call_id, limit=limit, quarantined=quarantined
+        )
 
     rows = run_with_store(run)
     if as_json:
         for row in rows:
             click.echo(json.dumps(_summary(row)))
         return
-    table = Table("id", "type", "call id", "received (UTC)", "method")
+    table = Table("id", "type", "call id", "received (UTC)", "method", "quarantined")
     for row in rows:
         s = _summary(row)
-        table.add_row(s["id"], s["type"], s["call_id"], s["received_at"], s["method"])
+        flag = "yes" if s["quarantined"] else ""
+        table.add_row(s["id"], s["type"], s["call_id"], s["received_at"], s["method"], flag)
     Console().print(table)
 
 
 @events.command("show")
 @click.argument("event_id")
 def show_event(event_id: str) -> None:
-    """One event: parsed envelope, raw body, headers (secrets removed), received time."""
+    """One event: parsed envelope, raw body, headers (secrets removed), received time, and
+    its quarantine (the validation errors) if its payload did not fit."""
 
     async def run(store: Store) -> EventRecord | None:
         return await store.get_event(event_id)
@@ -73,5 +86,67 @@ def show_event(event_id: str) -> None:
         "headers": event.headers,
         "envelope": event.envelope,
         "raw": event.raw.decode("utf-8", errors="replace"),
+        "quarantine": event.quarantine,
+        "released_at": None if event.released_at is None else _when(event.released_at),
     }
     click.echo(json.dumps(out, indent=2, ensure_ascii=False))
+
+
+@events.command("reparse")
+@click.argument("event_ids", nargs=-1)
+@click.option("--all", "every", is_flag=True, help="Every event in quarantine.")
+def reparse_events(event_ids: tuple[str, ...], every: bool) -> None:
+    """Read quarantined events again with this version's models, after an upgrade.
+
+    Each one that fits now is released: its deliveries are created (once, however many
+    reparses run), for the handlers of RECEIVER_HANDLERS: run it with the workers' settings.
+    Each one that still does not fit stays quarantined with the errors found now.
+    """
+    if bool(event_ids) == every:
+        raise click.UsageError("give event ids, or --all (not both)")
+    from receiver.delivery.registry import load_registry
+    from receiver.intake.quarantine import Reparsed, in_quarantine, reparse
+
+    settings = settings_or_exit()
+
+    async def main() -> tuple[list[Reparsed], list[str]]:
+        registry = load_registry(settings.handlers)
+        done: list[Reparsed] = []
+        missing: list[str] = []
+        async with opened_store(settings, read_only=False) as store:  # it writes: no migration
+            check_current(await store.schema_state())
+            if every:
+                async for record in in_quarantine(store):
+                    done.append(await reparse(store, registry.route, record))
+            for event_id in event_ids:
+                found = await store.get_event(event_id)
+                if found is None:
+                    missing.append(event_id)
+                else:
+                    done.append(await reparse(store, registry.route, found))
+        return done, missing
+
+    try:
+        done, missing = asyncio.run(main())
+    except ReceiverError as exc:
+        raise click.ClickException(str(exc)) from None
+    for result in done:
+        click.echo(_reparsed_line(result))
+    counts = {o: sum(r.outcome == o for r in done) for o in ("released", "duplicate")}
+    still = sum(r.outcome == "still_invalid" for r in done)
+    click.echo(
+        f"reparsed {len(done)}: {counts['released']} released, {counts['duplicate']} "
+        f"duplicates, {still} still quarantined"
+    )
+    if missing:
+        raise click.ClickException("no event " + ", ".join(missing))
+
+
+def _reparsed_line(result: Any) -> str:
+    if result.outcome == "released":
+        return f"released {result.event_id}: {result.deliveries} deliveries"
+    if result.outcome == "duplicate":
+        return f"released {result.event_id}: a duplicate of {result.duplicate_of}, no delivery"
+    if result.outcome == "still_invalid":
+        return f"still quarantined {result.event_id}: {result.errors} errors"
+    return f"not quarantined {result.event_id}: nothing to do"

@@ -110,7 +110,7 @@ class Store(Protocol):
         """Delete deliveries that finished (done, dropped, skipped) before ``before``, then
         events received before it that have no delivery left; in short transactions of up to
         ``batch_size`` events, so intake and workers go on meanwhile. Dead deliveries, and
-        their events, are kept for an operator.
+        their events, are kept for an operator, and so are quarantined events.
 
         With ``follow_ups``, also finished intents (created, rejected, refused, cancelled,
         suppressed) last changed before ``before`` and sent over a day ago (the per-number

@@ -115,6 +115,7 @@ def purge_chunk(q: Queries, before: float, after_seq: int, batch: int) -> Plan[r
     )
     events = yield Execute(
         f"DELETE FROM events WHERE {q.any_of('seq', 'seqs', 'bigint')}"
+        f" AND NOT ({QUARANTINED})"  # kept for an operator, as dead deliveries are
         " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = events.seq)",
         {"seqs": old},
     )

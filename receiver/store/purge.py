@@ -45,7 +45,8 @@ def count(q: Queries, before: float, follow_ups: bool) -> Plan[Purged]:
         {"before": before},
     )
     [(events,)] = yield Fetch(
-        "SELECT count(*) FROM events e WHERE e.received_at < :before AND NOT EXISTS ("
+        "SELECT count(*) FROM events e WHERE e.received_at < :before"
+        " AND NOT (e.quarantine IS NOT NULL AND e.released_at IS NULL) AND NOT EXISTS ("
         " SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq"
         f" AND NOT (d.status IN {FINISHED} AND d.next_attempt_at < :before))",
         {"before": before},
