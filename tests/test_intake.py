@@ -587,6 +587,17 @@ async def test_type_outside_subscriptions_is_ignored(
     assert [e.type for e in await app.state.services.store.list_events()] == ["event_message"]
 
 
+async def test_transcript_complete_can_be_subscribed_to_alone(
+    start_app, client_for, settings_factory, hook, sample
+) -> None:
+    """RECEIVER_SUBSCRIPTIONS may name event_transcript_complete: it is kept, the rest ignored."""
+    app = await start_app(settings_factory(subscriptions="event_transcript_complete"))
+    client = await client_for(app)
+    kept = await post_json(client, hook, sample("event_transcript_complete"))
+    ignored = await post_json(client, hook, sample("event_transcript"))
+    assert kept.status_code == 202 and ignored.json() == {"ignored": True}
+
+
 async def test_unknown_type_is_stored_whatever_the_subscriptions(
     client_factory, settings_factory, hook
 ) -> None:

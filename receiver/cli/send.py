@@ -38,13 +38,19 @@ def set_field(payload: dict[str, Any], assignment: str) -> None:
     target[leaf] = _value(raw)
 
 
-def build_event(type_: str, fields: tuple[str, ...], call_id: str | None) -> dict[str, Any]:
-    """The sample of ``type_`` with ``fields`` applied to its payload."""
-    event = load_sample(type_)
+def build_event(
+    type_: str, fields: tuple[str, ...], call_id: str | None, self_hosted: bool = False
+) -> dict[str, Any]:
+    """The sample of ``type_`` with ``fields`` applied to its payload; with ``self_hosted``,
+    as the open-source library posts it: flat, and ``event_transcript`` as one utterance."""
+    utterance = self_hosted and type_ == "event_transcript"
+    event = load_sample("event_transcript_utterance" if utterance else type_)
     for assignment in fields:
         set_field(event["payload"], assignment)
     if call_id:
         event["call_id"] = call_id
+    if self_hosted:
+        return {"type": event["type"], "conversation_id": event["call_id"], **event["payload"]}
     return event
 
 
@@ -105,6 +111,12 @@ def _headers(values: tuple[str, ...]) -> dict[str, str]:
 )
 @click.option("--call-id", default=None, help="Use this call id instead of the sample's.")
 @click.option("--get", "as_get", is_flag=True, help="Deliver as a GET with query parameters.")
+@click.option(
+    "--self-hosted",
+    is_flag=True,
+    help="Post it as the self-hosted library does: flat (conversation_id and the fields at "
+    "the top level); event_transcript as one utterance.",
+)
 @click.option("--header", "headers", multiple=True, metavar="NAME:VALUE", help="Extra header.")
 @click.option("--timeout", default=10.0, show_default=True, help="Seconds to wait.")
 @click.option("--print-body", is_flag=True, help="Print the event sent, too.")
@@ -114,6 +126,7 @@ def send(
     fields: tuple[str, ...],
     call_id: str | None,
     as_get: bool,
+    self_hosted: bool,
     headers: tuple[str, ...],
     timeout: float,
     print_body: bool,
@@ -122,7 +135,9 @@ def send(
 
     Exits 1 when the answer is not a success (2xx) or the receiver cannot be reached.
     """
-    event = build_event(event_type, fields, call_id)
+    if as_get and self_hosted:
+        raise click.UsageError("--self-hosted posts JSON, as the library does: drop --get")
+    event = build_event(event_type, fields, call_id, self_hosted)
     console = Console(highlight=False)
     if print_body:
         console.print(JSON.from_data(event))

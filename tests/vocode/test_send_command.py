@@ -19,13 +19,34 @@ def stored(cli: Callable[..., Result], call_id: str) -> list[dict]:
 
 
 def test_every_event_type_is_accepted(cli: Callable[..., Result], receiver_url: str) -> None:
-    """Each of the eight sample types, posted to a real receiver, is answered 202 and stored."""
+    """Each sample type, posted to a real receiver, is answered 202 and stored, not quarantined."""
     for i, event_type in enumerate(EVENT_TYPES):
         result = cli("send", event_type, "--url", receiver_url, "--call-id", f"call-{i}")
         assert result.exit_code == 0, result.output
         assert result.output.startswith(f"202 Accepted POST {event_type}")
         assert '"id": "evt_' in result.output
-        assert [e["type"] for e in stored(cli, f"call-{i}")] == [event_type]
+        assert [(e["type"], e["quarantined"]) for e in stored(cli, f"call-{i}")] == [
+            (event_type, False)
+        ]
+
+
+@pytest.mark.parametrize("event_type", EVENT_TYPES)
+def test_self_hosted_sends_the_library_shape(
+    cli: Callable[..., Result], receiver_url: str, event_type: str
+) -> None:
+    """--self-hosted posts flat (conversation_id, fields on top; a transcript as one
+    utterance); the receiver stores it typed, in the hosted envelope."""
+    body = build_event(event_type, (), "c-self", self_hosted=True)
+    assert body["conversation_id"] == "c-self" and "payload" not in body
+    if event_type == "event_transcript":
+        assert set(body) == {"type", "conversation_id", "text", "sender", "timestamp"}
+    args = ("send", event_type, "--self-hosted", "--url", receiver_url, "--call-id", "c-self")
+    result = cli(*args, "--print-body")
+    assert result.exit_code == 0 and "202 Accepted POST" in result.output, result.output
+    [event] = stored(cli, "c-self")
+    shown = json.loads(cli("events", "show", event["id"]).output)
+    assert shown["quarantined"] is False and "payload" in shown["envelope"]
+    assert cli("send", event_type, "--self-hosted", "--get", "--url", receiver_url).exit_code == 2
 
 
 def test_fields_override_the_sample(cli: Callable[..., Result], receiver_url: str) -> None:
