@@ -125,6 +125,8 @@ async def test_happy_path_creates_one_call_carrying_the_key(store, vocode, sende
     assert request.context["n"]  # the handler's own context is kept
     assert record.vocode_call_id == vocode.calls[0].id
     assert request.on_no_human_answer == "hangup"
+    sent = {"from_number", "to_number", "agent", "context", "on_no_human_answer"}
+    assert request.model_fields_set == sent  # what the handler set, and nothing of ours
 
 
 async def test_422_is_rejected_and_never_retried(store, vocode, sender_factory) -> None:

@@ -1,4 +1,4 @@
-"""The Vocode API side: models of the calls API, an async client, and a fake server.
+"""The Vocode API side: its models, an async client, and a fake server.
 
 Example::
 
@@ -13,17 +13,25 @@ The fake (``receiver.vocode.fake.FakeVocode``) is imported on demand: it pulls i
 from receiver.vocode.answers import parse_retry_after
 from receiver.vocode.client import DEFAULT_BASE_URL, Observer, VocodeClient
 from receiver.vocode.models import (
+    Agent,
+    AgentPage,
     Call,
     CallAgent,
     CallPage,
     CreateCallRequest,
     FieldError,
     InlineAgent,
+    PromptParams,
     ValidationErrorBody,
+    Webhook,
+    WebhookPage,
+    WebhookParams,
 )
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "Agent",
+    "AgentPage",
     "Call",
     "CallAgent",
     "CallPage",
@@ -31,7 +39,11 @@ __all__ = [
     "FieldError",
     "InlineAgent",
     "Observer",
+    "PromptParams",
     "ValidationErrorBody",
     "VocodeClient",
+    "Webhook",
+    "WebhookPage",
+    "WebhookParams",
     "parse_retry_after",
 ]

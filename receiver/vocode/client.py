@@ -1,4 +1,5 @@
-"""``VocodeClient``: an async client of Vocode's calls API (create, get, list, end).
+"""``VocodeClient``: an async client of the Vocode API: calls (create, get, list, end,
+recording), webhooks (create, get, list, update) and agents (get, list, update).
 
 Every failure is one of the :class:`~receiver.errors.VocodeError` tree (mapped in
 :mod:`receiver.vocode.outcomes`). The client does not retry: whether a retry is safe is the
@@ -34,7 +35,15 @@ from receiver.vocode.answers import (
     status_class,
     transport_class,
 )
-from receiver.vocode.models import Call, CallPage, CreateCallRequest
+from receiver.vocode.models import (
+    AgentPage,
+    Call,
+    CallAgent,
+    CallPage,
+    CreateCallRequest,
+    Webhook,
+    WebhookPage,
+)
 
 DEFAULT_BASE_URL = "https://api.vocode.dev"
 Observer = Callable[[str, str, float], None]
@@ -143,6 +152,69 @@ class VocodeClient:
         response = await self._request("end_call", "POST", "/v1/calls/end", params={"id": call_id})
         return self._read("end_call", response, Call)
 
+    async def get_recording(self, call_id: str) -> bytes:
+        """``GET /v1/calls/recording?id=``: the call's recording (audio bytes)."""
+        response = await self._request(
+            "get_recording", "GET", "/v1/calls/recording", params={"id": call_id}
+        )
+        return response.content
+
+    # -- webhooks and agents ------------------------------------------------------------
+
+    async def create_webhook(
+        self, *, url: str, subscriptions: list[str], method: str | None = None
+    ) -> Webhook:
+        """``POST /v1/webhooks/create``."""
+        body = _given(url=url, subscriptions=subscriptions, method=method)
+        response = await self._request("create_webhook", "POST", "/v1/webhooks/create", body)
+        return self._read("create_webhook", response, Webhook)
+
+    async def get_webhook(self, webhook_id: str) -> Webhook:
+        """``GET /v1/webhooks?id=``."""
+        params = {"id": webhook_id}
+        response = await self._request("get_webhook", "GET", "/v1/webhooks", params=params)
+        return self._read("get_webhook", response, Webhook)
+
+    async def list_webhooks(self, page: int = 1, size: int = 50) -> WebhookPage:
+        """``GET /v1/webhooks/list``: one page, newest first."""
+        params = {"page": page, "size": size}
+        response = await self._request("list_webhooks", "GET", "/v1/webhooks/list", params=params)
+        return self._read("list_webhooks", response, WebhookPage)
+
+    async def update_webhook(
+        self,
+        webhook_id: str,
+        *,
+        url: str | None = None,
+        subscriptions: list[str] | None = None,
+        method: str | None = None,
+    ) -> Webhook:
+        """``POST /v1/webhooks/update?id=``: the fields given change, the others stay."""
+        body = _given(url=url, subscriptions=subscriptions, method=method)
+        response = await self._request(
+            "update_webhook", "POST", "/v1/webhooks/update", body, params={"id": webhook_id}
+        )
+        return self._read("update_webhook", response, Webhook)
+
+    async def get_agent(self, agent_id: str) -> CallAgent:
+        """``GET /v1/agents?id=``: the whole agent, its webhook included."""
+        response = await self._request("get_agent", "GET", "/v1/agents", params={"id": agent_id})
+        return self._read("get_agent", response, CallAgent)
+
+    async def list_agents(self, page: int = 1, size: int = 50) -> AgentPage:
+        """``GET /v1/agents/list``: one page of agents (their webhook as an id)."""
+        params = {"page": page, "size": size}
+        response = await self._request("list_agents", "GET", "/v1/agents/list", params=params)
+        return self._read("list_agents", response, AgentPage)
+
+    async def update_agent(self, agent_id: str, **fields: Any) -> CallAgent:
+        """``POST /v1/agents/update?id=`` with ``fields`` as given: ``webhook="<id>"``
+        attaches a webhook, ``webhook=None`` detaches it."""
+        response = await self._request(
+            "update_agent", "POST", "/v1/agents/update", fields, params={"id": agent_id}
+        )
+        return self._read("update_agent", response, CallAgent)
+
     async def find_call_by_context(
         self, key: str, value: str, *, max_pages: int = 10, size: int = 50
     ) -> Call | None:
@@ -235,3 +307,8 @@ class VocodeClient:
             self._observe(operation, outcome, seconds)
         except Exception:  # a metric must never turn a created call into an error
             log.exception("vocode_observer_failed", operation=operation)
+
+
+def _given(**fields: Any) -> dict[str, Any]:
+    """The fields that were given (not None): a request sends nothing else."""
+    return {name: value for name, value in fields.items() if value is not None}

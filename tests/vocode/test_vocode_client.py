@@ -19,7 +19,7 @@ from receiver.errors import (
     VocodeServerError,
 )
 from receiver.vocode import CreateCallRequest, VocodeClient
-from receiver.vocode.fake import FakeVocode, Fault
+from receiver.vocode.fake import SEED_AGENT_ID, FakeVocode, Fault
 from receiver.vocode.fake.samples import load_sample
 
 MakeRequest = Callable[..., CreateCallRequest]
@@ -34,7 +34,8 @@ async def test_create_call_returns_the_new_call(
     uuid.UUID(call.id)
     assert call.to_number == "+15555550777" and call.from_number == request.from_number
     assert call.context == request.context
-    assert fake.created == [request]
+    [created] = fake.created
+    assert (created.to_number, created.context) == (request.to_number, request.context)
     assert [c.id for c in fake.calls] == [call.id]
 
 
@@ -165,3 +166,32 @@ async def test_get_list_and_end(vocode: VocodeClient, make_request: MakeRequest)
     with pytest.raises(VocodeError) as caught:
         await vocode.get_call("no-such-call")
     assert caught.value.status == 404
+
+
+async def test_a_recording_is_fetched_once_the_call_ended(
+    vocode: VocodeClient, make_request: MakeRequest
+) -> None:
+    """get_recording answers the WAV of an ended call; before that, a 404."""
+    call = await vocode.create_call(make_request())
+    with pytest.raises(VocodeError) as caught:
+        await vocode.get_recording(call.id)
+    assert caught.value.status == 404
+    await vocode.end_call(call.id)
+    assert (await vocode.get_recording(call.id))[:4] == b"RIFF"
+
+
+async def test_webhooks_and_agents(fake: FakeVocode, vocode: VocodeClient) -> None:
+    """A webhook created, read, listed, updated; attached to an agent, then detached."""
+    made = await vocode.create_webhook(url="https://h.example/a", subscriptions=["event_message"])
+    assert made.method == "POST"  # the server's default, not sent
+    assert (await vocode.get_webhook(made.id)) == made
+    assert [w.id for w in (await vocode.list_webhooks()).items] == [made.id]
+    changed = await vocode.update_webhook(made.id, method="GET")
+    assert (changed.url, changed.method) == ("https://h.example/a", "GET")
+    agent = await vocode.update_agent(SEED_AGENT_ID, webhook=made.id)
+    assert agent.webhook_id == made.id and agent.webhook.url == "https://h.example/a"
+    assert (await vocode.get_agent(SEED_AGENT_ID)).webhook_id == made.id
+    listed = {a.id: a.webhook_id for a in (await vocode.list_agents()).items}
+    assert listed == {SEED_AGENT_ID: made.id}
+    assert (await vocode.update_agent(SEED_AGENT_ID, webhook=None)).webhook_id is None
+    assert fake.agent()["webhook"] is None

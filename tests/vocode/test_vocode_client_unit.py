@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from receiver.errors import SettingsError, VocodeError, VocodeOutcomeUnknown
 from receiver.settings import Settings
@@ -35,7 +35,43 @@ async def test_sends_bearer_key_and_the_request_body() -> None:
     (request,) = seen
     assert str(request.url) == "https://vocode.example/v1/calls/create"
     assert request.headers["authorization"] == "Bearer vk_unit"
-    assert json.loads(request.content) == {k: v for k, v in sample.items() if v is not None}
+    assert json.loads(request.content) == sample  # every field it set, its null included
+
+
+async def test_sends_only_the_fields_that_were_set() -> None:
+    """A minimal create sends its three fields: no default of ours overrides Vocode's."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=load_sample("response_create_call"))
+
+    agent = "0b6f7e0a-91c2-4f1d-8a2b-6c3d4e5f6a7b"
+    async with client_with(handler) as client:
+        await client.create_call({"from_number": "+1", "to_number": "+2", "agent": agent})
+        await client.create_call(
+            {"from_number": "+1", "to_number": "+2", "agent": {"prompt": {"content": "Hi"}}}
+        )
+    assert json.loads(seen[0].content) == {"from_number": "+1", "to_number": "+2", "agent": agent}
+    assert json.loads(seen[1].content)["agent"] == {"prompt": {"content": "Hi"}}
+
+
+@pytest.mark.parametrize(
+    "agent",
+    [
+        {"prompt": "p", "promt": "typo"},
+        {"prompt": {"content": "x", "contnet": "typo"}},
+        {"prompt": "p", "webhook": {"url": "u", "subscriptions": [], "mthod": "GET"}},
+    ],
+    ids=["agent-field", "prompt-field", "webhook-field"],
+)
+async def test_an_unknown_agent_field_is_refused_before_any_request(agent) -> None:
+    """A misspelt field of an inline agent fails validation; nothing is sent."""
+    seen: list[httpx.Request] = []
+    async with client_with(lambda r: seen.append(r) or httpx.Response(500)) as client:
+        with pytest.raises(ValidationError):
+            await client.create_call({"from_number": "+1", "to_number": "+2", "agent": agent})
+    assert seen == []
 
 
 async def test_list_calls_sends_paging_and_sort_parameters() -> None:

@@ -99,3 +99,58 @@ def test_play_did_not_connect_over_http(
     assert answer["ok"] is True
     assert [d["type"] for d in answer["deliveries"]] == ["event_phone_call_did_not_connect"]
     assert stored_types(cli, answer["call_id"]) == ["event_phone_call_did_not_connect"]
+
+
+def test_created_shows_what_each_request_carried(fake: FakeVocode, api_key: str) -> None:
+    """GET /_fake/created lists each create body as sent: no field the client left out."""
+    auth = {"authorization": f"Bearer {api_key}"}
+    body = {"from_number": "+1", "to_number": "+2", "agent": "a-1", "extra": True}
+    assert httpx.post(f"{fake.url}/v1/calls/create", json=body, headers=auth).status_code == 200
+    assert httpx.get(f"{fake.url}/_fake/created").json() == [
+        {"from_number": "+1", "to_number": "+2", "agent": "a-1"}
+    ]
+    [call] = httpx.get(f"{fake.url}/_fake/calls").json()
+    assert (call["on_no_human_answer"], call["hipaa_compliant"]) == ("continue", False)
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "loc"),
+    [
+        ("/v1/calls", {}, ["query", "id"]),
+        ("/v1/calls/list", {"page": "first"}, ["query", "page"]),
+        ("/v1/calls/list", {"sort_desc": "maybe"}, ["query", "sort_desc"]),
+        ("/v1/webhooks/list", {"size": "1000"}, ["query", "size"]),
+    ],
+    ids=["missing-id", "page-not-int", "sort-not-bool", "size-too-big"],
+)
+def test_bad_queries_are_422_in_fastapis_shape(fake, api_key, path, query, loc) -> None:
+    """A missing or unreadable query parameter is 422, located in the query."""
+    auth = {"authorization": f"Bearer {api_key}"}
+    response = httpx.get(f"{fake.url}{path}", params=query, headers=auth)
+    assert response.status_code == 422
+    assert [e["loc"] for e in response.json()["detail"]] == [loc]
+
+
+def test_the_command_serves_the_fake(free_port: int) -> None:
+    """`receiver fake-vocode` serves the SDK's endpoints on the port given, with its key."""
+    import subprocess
+    import sys
+    import time
+
+    command = [sys.executable, "-m", "receiver", "fake-vocode", "--port", str(free_port),
+               "--api-key", "cli-key"]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        url = f"http://127.0.0.1:{free_port}/v1/webhooks/list"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                response = httpx.get(url, headers={"authorization": "Bearer cli-key"})
+                break
+            except httpx.ConnectError:
+                assert time.monotonic() < deadline, "the fake did not start"
+                time.sleep(0.1)
+        assert response.status_code == 200 and response.json()["items"] == []
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -23,20 +23,49 @@ AGENT_ID = "0b6f7e0a-91c2-4f1d-8a2b-6c3d4e5f6a7b"
 
 
 def test_request_sample_validates_and_round_trips() -> None:
-    """The published create-call request is valid and is sent back unchanged (nulls omitted)."""
+    """The published create-call request is valid and is sent back exactly as it was given."""
     sample = load_sample("request_create_call")
     request = CreateCallRequest.model_validate(sample)
     assert isinstance(request.agent, InlineAgent)
-    assert request.agent.model_extra["webhook"]["method"] == "POST"
-    expected = {k: v for k, v in sample.items() if v is not None}
-    assert request.body() == expected
+    assert request.agent.webhook.method == "POST"
+    assert request.body() == sample
 
 
-def test_request_accepts_an_agent_id() -> None:
-    """An agent given by id (a uuid string) is accepted and sent as that string."""
+def test_request_sends_only_what_was_set() -> None:
+    """An agent given by id is sent as that string; unset options are left to Vocode."""
     request = CreateCallRequest(from_number="+1", to_number="+2", agent=AGENT_ID)
-    assert request.body()["agent"] == AGENT_ID
-    assert request.on_no_human_answer == "continue" and request.hipaa_compliant is False
+    assert request.body() == {"from_number": "+1", "to_number": "+2", "agent": AGENT_ID}
+    assert request.on_no_human_answer is None and request.hipaa_compliant is None
+
+
+def test_request_accepts_what_the_sdk_accepts() -> None:
+    """Open enums take other values; context and telephony_params take null values."""
+    request = CreateCallRequest(
+        from_number="+1",
+        to_number="+2",
+        agent={"prompt": "prompt-id", "language": "sv", "interrupt_sensitivity": "medium"},
+        on_no_human_answer="voicemail",
+        context={"patient": "Dana", "note": None},
+        telephony_params={"region": None},
+    )
+    body = request.body()
+    assert body["on_no_human_answer"] == "voicemail"
+    assert body["context"] == {"patient": "Dana", "note": None}
+    assert body["agent"] == {
+        "prompt": "prompt-id", "language": "sv", "interrupt_sensitivity": "medium"
+    }  # fmt: skip
+
+
+def test_inline_agent_has_the_fields_of_the_sdk() -> None:
+    """InlineAgent's fields are those of the SDK's CreateCallAgentParams, no more, no fewer."""
+    from vocode.types import CreateCallAgentParams, PromptParams, WebhookParams
+
+    from receiver.vocode.models import PromptParams as OurPrompt
+    from receiver.vocode.models import WebhookParams as OurWebhook
+
+    assert set(InlineAgent.model_fields) == set(CreateCallAgentParams.model_fields)
+    assert set(OurPrompt.model_fields) == set(PromptParams.model_fields)
+    assert set(OurWebhook.model_fields) == set(WebhookParams.model_fields)
 
 
 @pytest.mark.parametrize(
@@ -44,13 +73,17 @@ def test_request_accepts_an_agent_id() -> None:
     [
         {"agent": "not-a-uuid"},
         {"agent": {"name": "no prompt"}},
-        {"on_no_human_answer": "voicemail"},
+        {"agent": {"prompt": "p", "vioce": "v"}},
         {"context": {"attempt": 2}},
-        {"telephony_params": {"x": None}},
+        {"telephony_params": {"x": 1}},
         {"to_numbr": "+15555550123"},
         {"to_number": ""},
+        {"hipaa_compliant": "maybe"},
     ],
-    ids=["agent-id", "agent-prompt", "on-no-human", "context", "telephony", "typo", "empty"],
+    ids=[
+        "agent-id", "agent-prompt", "agent-typo", "context", "telephony", "typo", "empty",
+        "not-a-bool",
+    ],
 )
 def test_request_refuses_what_vocode_would_refuse(change: dict) -> None:
     """A request with a bad agent, enum, context value, misspelt or empty field fails locally."""

@@ -1,8 +1,10 @@
 """A fake Vocode API: a real HTTP server on a free local port, for tests and local runs.
 
-It creates calls (answering the seed ``Call`` shape with a new id, echoing the numbers and
-``context``), gets, lists (newest first) and ends them, checks the bearer key, records
-every create request, can misbehave on cue, and can play a call's webhooks to a receiver.
+It answers what the official SDK (``vocode-api`` 0.0.48) asks, in the SDK's shapes, and
+reads requests as Vocode's FastAPI server does: calls (create, get, list newest first, end,
+recording), webhooks (create, get, list, update) and agents (get, list, update, as far as
+attaching a webhook needs). It checks the bearer key, records every create request, can
+misbehave on cue, and can play a call's webhooks to a receiver.
 
 Example::
 
@@ -25,12 +27,15 @@ from typing import Any
 
 from receiver.vocode.client import VocodeClient
 from receiver.vocode.fake.api import FakeApi, PlayRequest, plan_play
+from receiver.vocode.fake.faults import Fault
 from receiver.vocode.fake.play import PlayResult, post_events
+from receiver.vocode.fake.requests import AgentParams, CreateCallBody
 from receiver.vocode.fake.server_thread import ServerThread
-from receiver.vocode.fake.state import FakeState, Fault
-from receiver.vocode.models import Call, CreateCallRequest
+from receiver.vocode.fake.shapes import SEED_AGENT_ID
+from receiver.vocode.fake.state import FakeState
+from receiver.vocode.models import Call
 
-__all__ = ["FakeVocode", "Fault", "PlayResult"]
+__all__ = ["SEED_AGENT_ID", "FakeVocode", "Fault", "PlayResult"]
 
 
 class FakeVocode:
@@ -63,14 +68,31 @@ class FakeVocode:
         self.stop()
 
     @property
-    def created(self) -> list[CreateCallRequest]:
-        """Every create request that got as far as being recorded, oldest first."""
+    def created(self) -> list[CreateCallBody]:
+        """Every create request that got as far as being recorded, oldest first, as the
+        server read it (``model_fields_set``: the fields it carried)."""
         return self.state.created()
 
     @property
     def calls(self) -> list[Call]:
         """The calls the fake holds, oldest first."""
-        return self.state.calls()
+        return [Call.model_validate(call) for call in self.state.calls()]
+
+    @property
+    def webhooks(self) -> list[dict[str, Any]]:
+        """The webhooks the fake holds, oldest first, as ``GET /v1/webhooks`` answers them."""
+        return self.state.webhooks()
+
+    def agent(self, agent_id: str = SEED_AGENT_ID) -> dict[str, Any]:
+        """An agent as ``GET /v1/agents`` answers it (``KeyError`` if there is none)."""
+        try:
+            return self.state.agent(agent_id)
+        except LookupError:
+            raise KeyError(agent_id) from None
+
+    def add_agent(self, **params: Any) -> str:
+        """A new agent from ``CreateCallAgentParams`` fields (a plain one without); its id."""
+        return self.state.add_agent(AgentParams.model_validate(params) if params else None)
 
     def inject(self, *faults: Fault, times: int = 1) -> None:
         """Script the next create requests: one fault per request, in order (``times``

@@ -1,20 +1,21 @@
-"""The fake Vocode API as a Starlette app: the calls endpoints plus ``/_fake/*`` controls.
+"""The fake Vocode API as a Starlette app: the ``/v1`` endpoints plus ``/_fake/*`` controls.
 
-``/v1/calls/create``, ``/v1/calls``, ``/v1/calls/list`` and ``/v1/calls/end`` answer as
-Vocode does (bearer key, 401, 404, 422 with FastAPI's body). The controls, which need no
-key: ``GET|POST|DELETE /_fake/faults``, ``GET /_fake/created``, ``GET /_fake/calls``,
-``POST /_fake/play``, ``POST /_fake/reset``.
+``/v1/calls/create`` (here, with its scripted faults) and the endpoints of
+:mod:`.endpoints` answer as Vocode's FastAPI server does (bearer key, 401, 404, 422 with
+FastAPI's body), in the official SDK's shapes. The controls, which need no key:
+``GET|POST|DELETE /_fake/faults``, ``GET /_fake/created``, ``GET /_fake/calls``,
+``GET /_fake/webhooks``, ``POST /_fake/play``, ``POST /_fake/reset``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
+import functools
 import socket
 import struct
+import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -25,10 +26,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from receiver.vocode.fake.play import call_life, post_events_async
+from receiver.vocode.fake import endpoints
+from receiver.vocode.fake.faults import Fault
+from receiver.vocode.fake.http import Refused, check_key, error, parse_body
+from receiver.vocode.fake.play import SECONDS_PER_MESSAGE, call_life, post_events_async
+from receiver.vocode.fake.requests import CreateCallBody
 from receiver.vocode.fake.samples import load_sample
-from receiver.vocode.fake.state import FakeState, Fault
-from receiver.vocode.models import CreateCallRequest
+from receiver.vocode.fake.state import FakeState, NotFound
 
 log = structlog.get_logger("receiver.vocode.fake")
 _faults_adapter = TypeAdapter(list[Fault])
@@ -53,8 +57,9 @@ class PlayRequest(BaseModel):
 def plan_play(state: FakeState, req: PlayRequest) -> tuple[str, list[dict[str, Any]]]:
     """The call id and webhook bodies for ``req``; marks a known call as ended or failed."""
     call_id = req.call_id or str(uuid.uuid4())
-    known = state.get(call_id) or {}
+    known = state.call_record(call_id) or {}
     seed = load_sample("event_phone_call_connected")["payload"]
+    start = time.time()
     events = call_life(
         call_id=call_id,
         to_number=req.to_number or known.get("to_number") or seed["to_phone_number"],
@@ -62,27 +67,25 @@ def plan_play(state: FakeState, req: PlayRequest) -> tuple[str, list[dict[str, A
         n_messages=req.n_messages,
         connected=not req.did_not_connect,
         telephony_status=req.telephony_status,
+        start=start,
     )
     if known and req.did_not_connect:
-        state.update(call_id, status="error", stage_outcome="call_did_not_connect")
+        state.update_call(
+            call_id, status="error", stage_outcome="call_did_not_connect", end_time=start
+        )
     elif known:
         transcript = next(e for e in events if e["type"] == "event_transcript")
-        state.update(
+        state.update_call(
             call_id,
             status="ended",
             stage="picked_up",
+            human_detection_result="human",
             transcript=transcript["payload"]["transcript"],
-            recording_available=True,
+            recording_available=not known["hipaa_compliant"],
+            start_time=start,
+            end_time=start + (req.n_messages + 1) * SECONDS_PER_MESSAGE,
         )
     return call_id, events
-
-
-def _error(status: int, detail: Any, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status, headers=headers)
-
-
-def _missing_query(name: str) -> JSONResponse:
-    return _error(422, [{"type": "missing", "loc": ["query", name], "msg": "Field required"}])
 
 
 def _abort(send: Send) -> bool:
@@ -133,36 +136,34 @@ class FakeApi:
 
     def __init__(self, state: FakeState) -> None:
         self.state = state
-        self._app = Starlette(
-            routes=[
-                Route("/v1/calls/create", self.create, methods=["POST"]),
-                Route("/v1/calls", self.get_call, methods=["GET"]),
-                Route("/v1/calls/list", self.list_calls, methods=["GET"]),
-                Route("/v1/calls/end", self.end_call, methods=["POST"]),
-                Route("/_fake/faults", self.faults, methods=["GET", "POST", "DELETE"]),
-                Route("/_fake/created", self.created, methods=["GET"]),
-                Route("/_fake/calls", self.calls, methods=["GET"]),
-                Route("/_fake/play", self.play, methods=["POST"]),
-                Route("/_fake/reset", self.reset, methods=["POST"]),
-            ]
-        )
+        routes = [Route("/v1/calls/create", self.create, methods=["POST"])]
+        for method, path, endpoint in endpoints.ROUTES:
+            routes.append(Route(path, self._serving(endpoint), methods=[method]))
+        routes += [
+            Route("/_fake/faults", self.faults, methods=["GET", "POST", "DELETE"]),
+            Route("/_fake/created", self.created, methods=["GET"]),
+            Route("/_fake/calls", self.calls, methods=["GET"]),
+            Route("/_fake/webhooks", self.webhooks, methods=["GET"]),
+            Route("/_fake/play", self.play, methods=["POST"]),
+            Route("/_fake/reset", self.reset, methods=["POST"]),
+        ]
+        self._app = Starlette(routes=routes)
+
+    def _serving(self, endpoint: endpoints.Endpoint) -> Any:
+        async def serve(request: Request) -> Response:
+            return await endpoints.answer(self.state, request, endpoint)
+
+        return functools.update_wrapper(serve, endpoint)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["fake.raw_send"] = send  # the server's own send, to drop the connection
         await self._app(scope, receive, send)
 
-    def _unauthorized(self, request: Request) -> Response | None:
-        scheme, _, key = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not key:
-            return _error(401, "Not authenticated", {"www-authenticate": "Bearer"})
-        expected = self.state.api_key
-        if expected is not None and not hmac.compare_digest(key.encode(), expected.encode()):
-            return _error(401, "Invalid API key", {"www-authenticate": "Bearer"})
-        return None
-
     async def create(self, request: Request) -> Response:
-        if (denied := self._unauthorized(request)) is not None:
-            return denied
+        try:
+            check_key(request, self.state.api_key)
+        except Refused as refused:
+            return refused.response
         fault = self.state.next_fault() or Fault(kind="delay")
         body = await request.body()
         if fault.kind != "delay" or fault.latency:
@@ -175,13 +176,11 @@ class FakeApi:
             headers = {"retry-after": fault.retry_after} if fault.retry_after else None
             return JSONResponse(fault.answer_body(), fault.status, headers=headers)
         try:
-            call_request = CreateCallRequest.model_validate_json(body)
-        except ValidationError as exc:
-            errors = exc.errors(include_url=False, include_context=False)
-            for error in errors:
-                error["loc"] = ("body", *error["loc"])
-            return _error(422, errors)
-        call = self.state.commit(call_request)
+            call = self.state.commit(parse_body(body, CreateCallBody))
+        except Refused as refused:
+            return refused.response
+        except NotFound as exc:
+            return error(404, str(exc))
         log.info("fake_call_created", call_id=call["id"])
         if fault.kind == "commit_then_drop":
             return _Drop()
@@ -190,35 +189,6 @@ class FakeApi:
         ):
             return _Nothing()
         return JSONResponse(call)
-
-    async def get_call(self, request: Request) -> Response:
-        return self._one_call(request, self.state.get)
-
-    def _one_call(self, request: Request, act: Callable[[str], dict[str, Any] | None]) -> Response:
-        """``?id=``: the call ``act`` answers for it, or 401 / 422 / 404."""
-        if (denied := self._unauthorized(request)) is not None:
-            return denied
-        call_id = request.query_params.get("id")
-        if not call_id:
-            return _missing_query("id")
-        call = act(call_id)
-        return JSONResponse(call) if call is not None else _error(404, "Call not found")
-
-    async def list_calls(self, request: Request) -> Response:
-        if (denied := self._unauthorized(request)) is not None:
-            return denied
-        q = request.query_params
-        try:
-            page, size = int(q.get("page", "1")), int(q.get("size", "50"))
-        except ValueError:
-            return _error(422, [{"type": "int_parsing", "loc": ["query"], "msg": "not an int"}])
-        if page < 1 or not 1 <= size <= 100:
-            return _error(422, [{"type": "range", "loc": ["query"], "msg": "out of range"}])
-        newest_first = q.get("sort_desc", "true").lower() != "false"
-        return JSONResponse(self.state.page(page, size, newest_first))
-
-    async def end_call(self, request: Request) -> Response:
-        return self._one_call(request, self.state.end)
 
     async def faults(self, request: Request) -> Response:
         if request.method == "DELETE":
@@ -230,21 +200,25 @@ class FakeApi:
                 times = int(data.get("times", 1)) if isinstance(data, dict) else 1
                 self.state.add_faults(_faults_adapter.validate_python(items), times)
             except (ValueError, KeyError, TypeError) as exc:
-                return _error(422, str(exc))
+                return error(422, str(exc))
         pending = [f.model_dump(mode="json") for f in self.state.pending_faults()]
         return JSONResponse({"pending": pending})
 
     async def created(self, request: Request) -> Response:
-        return JSONResponse([r.model_dump(mode="json") for r in self.state.created()])
+        bodies = self.state.created()
+        return JSONResponse([b.model_dump(mode="json", exclude_unset=True) for b in bodies])
 
     async def calls(self, request: Request) -> Response:
-        return JSONResponse([c.model_dump(mode="json") for c in self.state.calls()])
+        return JSONResponse(self.state.calls())
+
+    async def webhooks(self, request: Request) -> Response:
+        return JSONResponse(self.state.webhooks())
 
     async def play(self, request: Request) -> Response:
         try:
             req = PlayRequest.model_validate_json(await request.body())
         except ValidationError as exc:
-            return _error(422, exc.errors(include_url=False, include_context=False))
+            return error(422, exc.errors(include_url=False, include_context=False))
         call_id, events = plan_play(self.state, req)
         result = await post_events_async(req.url, call_id, events, headers=req.headers)
         return JSONResponse(result.as_dict())

@@ -1,124 +1,63 @@
-"""What the fake Vocode API remembers: the calls it created, every create request, and
+"""What the fake Vocode API remembers: calls, agents and webhooks, every create request, and
 the faults scripted for the next create requests. Shared by the server's thread and the
-test's thread, so every access holds one lock.
+test's thread, so every access holds one lock. Answers leave here in the SDK's shapes
+(:mod:`.shapes`).
 """
 
 from __future__ import annotations
 
 import copy
 import threading
-import uuid
+import time
 from collections import deque
-from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from receiver.vocode.fake.samples import load_sample
-from receiver.vocode.models import Call, CreateCallRequest
-
-FaultKind = Literal[
-    "status", "delay", "commit_then_timeout", "commit_then_drop", "reset_before_commit"
-]
-
-
-class Fault(BaseModel):
-    """One scripted misbehaviour of a create request, consumed in order, one per request.
-
-    - ``status``: answer ``status`` (with ``Retry-After: retry_after``, and ``body`` or a
-      default body) without creating anything.
-    - ``delay``: wait ``latency`` seconds, then create and answer normally.
-    - ``commit_then_timeout``: create the call, then answer nothing until the client gives
-      up (at most ``hang_seconds``): the client sees a read timeout.
-    - ``commit_then_drop``: create the call, then reset the connection.
-    - ``reset_before_commit``: read the request, then reset the connection; nothing created.
-
-    ``latency`` is waited first for every kind.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    kind: FaultKind = "status"
-    status: int = Field(500, ge=400, le=599)
-    retry_after: str | None = None
-    body: Any = None
-    latency: float = Field(0.0, ge=0)
-    hang_seconds: float = Field(60.0, gt=0)
-
-    @classmethod
-    def answer(
-        cls, status: int, *, retry_after: str | float | None = None, body: Any = None
-    ) -> Fault:
-        """Answer ``status`` instead of creating, e.g. ``Fault.answer(429, retry_after=2)``."""
-        header = None if retry_after is None else str(retry_after)
-        return cls(kind="status", status=status, retry_after=header, body=body)
-
-    @classmethod
-    def delay(cls, seconds: float) -> Fault:
-        return cls(kind="delay", latency=seconds)
-
-    @classmethod
-    def commit_then_timeout(cls, hang_seconds: float = 60.0) -> Fault:
-        return cls(kind="commit_then_timeout", hang_seconds=hang_seconds)
-
-    @classmethod
-    def commit_then_drop(cls) -> Fault:
-        return cls(kind="commit_then_drop")
-
-    @classmethod
-    def reset_before_commit(cls) -> Fault:
-        return cls(kind="reset_before_commit")
-
-    def answer_body(self) -> Any:
-        if self.body is not None:
-            return self.body
-        if self.status == 422:
-            return {"detail": [{"type": "value_error", "loc": ["body"], "msg": "Rejected"}]}
-        return {"detail": {429: "Too Many Requests", 401: "Unauthorized"}.get(self.status, "Error")}
+from receiver.vocode.fake import shapes
+from receiver.vocode.fake.faults import Fault
+from receiver.vocode.fake.requests import (
+    AGENT_SCALARS,
+    AgentParams,
+    AgentUpdate,
+    CreateCallBody,
+    WebhookParams,
+    WebhookUpdate,
+)
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
+class NotFound(LookupError):
+    """No such call, agent, webhook or recording (404); the message names what."""
 
 
-def new_call(request: CreateCallRequest) -> dict[str, Any]:
-    """A ``Call`` in the shape of the seed answer, for ``request``, with a new id."""
-    call = load_sample("response_create_call")
-    agent = call["agent"]
-    if isinstance(request.agent, str):
-        agent["id"] = request.agent
-    else:
-        agent.update(request.agent.model_dump(mode="json"))
-        agent["id"] = str(uuid.uuid4())
-    call.update(
-        id=str(uuid.uuid4()),
-        status="not_started",
-        stage="created",
-        to_number=request.to_number,
-        from_number=request.from_number,
-        context=dict(request.context),
-        on_no_human_answer=request.on_no_human_answer,
-        hipaa_compliant=request.hipaa_compliant,
-        run_do_not_call_detection=request.run_do_not_call_detection,
-        telephony_params=request.telephony_params,
-        start_time=None,
-        end_time=None,
-        created_at=_now(),
-    )
-    return call
+class Unprocessable(ValueError):
+    """A request the fake understands but cannot do (422); the message says why."""
+
+
+def _unset(value: Any) -> bool:
+    """Absent, null, or the SDK's ``Undefined`` (``{}``): leave the field as it is."""
+    return value is None or value == {}
 
 
 class FakeState:
-    """The fake's memory. ``api_key`` None accepts any bearer token."""
+    """The fake's memory. ``api_key`` None accepts any bearer token. It starts with one
+    agent, :data:`~receiver.vocode.fake.shapes.SEED_AGENT_ID`."""
 
     def __init__(self, api_key: str | None = None) -> None:
         self.api_key = api_key
         self._lock = threading.Lock()
-        self._calls: dict[str, dict[str, Any]] = {}  # in creation order
-        self._created: list[CreateCallRequest] = []
         self._faults: deque[Fault] = deque()
+        self.reset()
 
-    # faults
+    def reset(self) -> None:
+        with self._lock:
+            self._calls: dict[str, dict[str, Any]] = {}  # every dict: in creation order
+            self._agents: dict[str, dict[str, Any]] = {}
+            self._webhooks: dict[str, dict[str, Any]] = {}
+            self._created: list[CreateCallBody] = []
+            self._faults.clear()
+            self._agents[shapes.SEED_AGENT_ID] = shapes.new_agent(None, shapes.SEED_AGENT_ID)
+
+    # faults -----------------------------------------------------------------------------------
+
     def add_faults(self, faults: list[Fault], times: int = 1) -> None:
         with self._lock:
             for _ in range(times):
@@ -136,56 +75,186 @@ class FakeState:
         with self._lock:
             self._faults.clear()
 
-    # calls
-    def commit(self, request: CreateCallRequest) -> dict[str, Any]:
-        call = new_call(request)
-        with self._lock:
-            self._created.append(request)
-            self._calls[call["id"]] = call
-            return copy.deepcopy(call)
+    # calls ------------------------------------------------------------------------------------
 
-    def created(self) -> list[CreateCallRequest]:
+    def commit(self, body: CreateCallBody) -> dict[str, Any]:
+        """Create the call ``body`` asks for (and its inline agent): its ``Call``."""
+        with self._lock:
+            agent_id = self._agent_for(body.agent)
+            call = shapes.new_call(body, agent_id, time.time())
+            self._created.append(body)
+            self._calls[call["id"]] = call
+            return self._call_json(call)
+
+    def _agent_for(self, agent: str | AgentParams) -> str:
+        if isinstance(agent, str):  # an id: one the fake has not seen is made up on the spot
+            self._agents.setdefault(agent, shapes.new_agent(None, agent))
+            return agent
+        webhook = agent.webhook
+        record = shapes.new_agent(agent)
+        if isinstance(webhook, str):
+            self._webhook(webhook)
+            record["webhook_id"] = webhook
+        elif webhook is not None:
+            record["webhook_id"] = self._add_webhook(webhook)["id"]
+        self._agents[record["id"]] = record
+        return str(record["id"])
+
+    def _call_json(self, call: dict[str, Any]) -> dict[str, Any]:
+        agent = self._agents[call["agent_id"]]
+        webhook = self._webhooks.get(agent["webhook_id"] or "")
+        return copy.deepcopy(shapes.call_json(call, shapes.agent_json(agent, webhook)))
+
+    def created(self) -> list[CreateCallBody]:
         with self._lock:
             return list(self._created)
 
-    def calls(self) -> list[Call]:
+    def calls(self) -> list[dict[str, Any]]:
         with self._lock:
-            return [Call.model_validate(c) for c in self._calls.values()]
+            return [self._call_json(call) for call in self._calls.values()]
 
-    def get(self, call_id: str) -> dict[str, Any] | None:
+    def call(self, call_id: str) -> dict[str, Any]:
         with self._lock:
-            call = self._calls.get(call_id)
-            return copy.deepcopy(call) if call is not None else None
+            return self._call_json(self._call(call_id))
 
-    def page(self, page: int, size: int, newest_first: bool = True) -> dict[str, Any]:
-        with self._lock:
-            calls = list(self._calls.values())
-        if newest_first:
-            calls.reverse()
-        start = (page - 1) * size
-        items = copy.deepcopy(calls[start : start + size])
-        return {
-            "items": items,
-            "page": page,
-            "size": size,
-            "has_more": start + size < len(calls),
-            "total": len(calls),
-            "total_is_estimated": False,
-        }
+    def _call(self, call_id: str) -> dict[str, Any]:
+        if call_id not in self._calls:
+            raise NotFound("Call not found")
+        return self._calls[call_id]
 
-    def update(self, call_id: str, **fields: Any) -> dict[str, Any] | None:
+    def call_record(self, call_id: str) -> dict[str, Any] | None:
+        """The stored record of a call (numbers, times as epoch seconds), or None."""
         with self._lock:
-            call = self._calls.get(call_id)
-            if call is None:
-                return None
+            found = self._calls.get(call_id)
+            return copy.deepcopy(found) if found is not None else None
+
+    def calls_page(self, page: int, size: int, newest_first: bool = True) -> dict[str, Any]:
+        with self._lock:
+            items = [shapes.normalized_call_json(c) for c in self._calls.values()]
+        return shapes.page(items[::-1] if newest_first else items, page, size)
+
+    def update_call(self, call_id: str, **fields: Any) -> dict[str, Any]:
+        with self._lock:
+            call = self._call(call_id)
             call.update(fields)
-            return copy.deepcopy(call)
+            return self._call_json(call)
 
-    def end(self, call_id: str) -> dict[str, Any] | None:
-        return self.update(call_id, status="ended", end_time=_now())
-
-    def reset(self) -> None:
+    def end(self, call_id: str) -> dict[str, Any]:
+        """Hang up: ended now; the recording is there unless the call was HIPAA compliant."""
         with self._lock:
-            self._calls.clear()
-            self._created.clear()
-            self._faults.clear()
+            call = self._call(call_id)
+            now = time.time()
+            call.update(status="ended", end_time=now, start_time=call["start_time"] or now)
+            call["recording_available"] = not call["hipaa_compliant"]
+            return self._call_json(call)
+
+    def recording_available(self, call_id: str) -> bool:
+        with self._lock:
+            return bool(self._call(call_id)["recording_available"])
+
+    # webhooks ---------------------------------------------------------------------------------
+
+    def create_webhook(self, params: WebhookParams) -> dict[str, Any]:
+        with self._lock:
+            return shapes.webhook_json(self._add_webhook(params))
+
+    def _add_webhook(self, params: WebhookParams) -> dict[str, Any]:
+        webhook_id = shapes.new_id()
+        webhook: dict[str, Any] = {
+            "id": webhook_id,
+            "user_id": shapes.USER_ID,
+            "subscriptions": list(params.subscriptions),
+            "url": params.url,
+            "method": params.method or "POST",
+        }
+        self._webhooks[webhook_id] = webhook
+        return webhook
+
+    def _webhook(self, webhook_id: str) -> dict[str, Any]:
+        if webhook_id not in self._webhooks:
+            raise NotFound("Webhook not found")
+        return self._webhooks[webhook_id]
+
+    def webhook(self, webhook_id: str) -> dict[str, Any]:
+        with self._lock:
+            return shapes.webhook_json(self._webhook(webhook_id))
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [shapes.webhook_json(w) for w in self._webhooks.values()]
+
+    def webhooks_page(self, page: int, size: int, newest_first: bool = True) -> dict[str, Any]:
+        items = self.webhooks()
+        return shapes.page(items[::-1] if newest_first else items, page, size)
+
+    def update_webhook(self, webhook_id: str, update: WebhookUpdate) -> dict[str, Any]:
+        with self._lock:
+            webhook = self._webhook(webhook_id)
+            _apply(webhook, update)
+            return shapes.webhook_json(webhook)
+
+    # agents -----------------------------------------------------------------------------------
+
+    def add_agent(self, params: AgentParams | None = None) -> str:
+        """A new agent (from ``params``, or a plain one); its id."""
+        with self._lock:
+            if params is None:
+                record = shapes.new_agent(None)
+                self._agents[record["id"]] = record
+                return str(record["id"])
+            return self._agent_for(params)
+
+    def agent(self, agent_id: str) -> dict[str, Any]:
+        with self._lock:
+            return self._agent_json(self._agent(agent_id))
+
+    def _agent(self, agent_id: str) -> dict[str, Any]:
+        if agent_id not in self._agents:
+            raise NotFound("Agent not found")
+        return self._agents[agent_id]
+
+    def _agent_json(self, agent: dict[str, Any]) -> dict[str, Any]:
+        webhook = self._webhooks.get(agent["webhook_id"] or "")
+        return copy.deepcopy(shapes.agent_json(agent, webhook))
+
+    def agents_page(self, page: int, size: int, newest_first: bool = True) -> dict[str, Any]:
+        with self._lock:
+            items = [shapes.normalized_agent_json(a) for a in self._agents.values()]
+        return shapes.page(items[::-1] if newest_first else items, page, size)
+
+    def update_agent(self, agent_id: str, update: AgentUpdate) -> dict[str, Any]:
+        """Apply ``update``: its webhook (attach an id, detach with null, or change the
+        agent's webhook) and its plain values."""
+        with self._lock:
+            agent = self._agent(agent_id)
+            if "webhook" in update.model_fields_set:
+                agent["webhook_id"] = self._webhook_change(agent, update.webhook)
+            extra = update.model_extra or {}
+            for name in AGENT_SCALARS:
+                if name in extra and not isinstance(extra[name], dict):
+                    agent[name] = extra[name]
+            return self._agent_json(agent)
+
+    def _webhook_change(self, agent: dict[str, Any], change: str | WebhookUpdate | None) -> Any:
+        if change is None:
+            return None
+        if isinstance(change, str):
+            return self._webhook(change)["id"]
+        if all(_unset(getattr(change, name)) for name in ("subscriptions", "url", "method")):
+            return agent["webhook_id"]  # Undefined: as it is
+        if agent["webhook_id"] in self._webhooks:
+            _apply(self._webhooks[agent["webhook_id"]], change)
+            return agent["webhook_id"]
+        if _unset(change.url) or _unset(change.subscriptions):
+            raise Unprocessable("the agent has no webhook: give url and subscriptions")
+        created = WebhookParams(
+            url=change.url, subscriptions=change.subscriptions, method=change.method
+        )
+        return self._add_webhook(created)["id"]
+
+
+def _apply(webhook: dict[str, Any], update: WebhookUpdate) -> None:
+    for name in ("subscriptions", "url", "method"):
+        value = getattr(update, name)
+        if not _unset(value):
+            webhook[name] = list(value) if name == "subscriptions" else value
