@@ -14,6 +14,7 @@ from receiver.cli.migrate import migrate
 from receiver.cli.purge import purge
 from receiver.cli.send import send
 from receiver.cli.serve import serve, token, worker
+from receiver.cli.webhook import webhook
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -32,3 +33,4 @@ main.add_command(fake_vocode)
 main.add_command(follow_ups)
 main.add_command(dnc)
 main.add_command(purge)
+main.add_command(webhook)

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+import logging
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TypeVar
 
 import click
+import structlog
 
 from receiver.errors import ReceiverError
 from receiver.settings import Settings, load_settings, unknown_variables
@@ -61,3 +64,25 @@ def run_with_store(fn: Callable[[Store], Awaitable[T]], *, read_only: bool = Tru
         return asyncio.run(main())
     except ReceiverError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+@contextlib.contextmanager
+def command_logs(settings: Settings) -> Iterator[None]:
+    """While a short command runs, log lines go to stderr at ``RECEIVER_LOG_LEVEL`` (not
+    structlog's default: every level, to stdout, mixed with the command's output)."""
+    previous = structlog.get_config()
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.dev.ConsoleRenderer(colors=False),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelName(settings.log_level)
+        ),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    try:
+        yield
+    finally:
+        structlog.configure(**previous)
