@@ -129,6 +129,17 @@ async def test_happy_path_creates_one_call_carrying_the_key(store, vocode, sende
     assert request.model_fields_set == sent  # what the handler set, and nothing of ours
 
 
+async def test_an_intent_that_is_not_a_valid_request_is_rejected_unsent(
+    store, vocode, sender_factory
+) -> None:
+    """An intent recorded before its fields were checked (an older version) is rejected with
+    the field errors, never sent, never retried."""
+    key = await intent(store, to_number="")
+    records = await run_sender(sender_factory(), store, [key])
+    assert records[key].status == "rejected" and "to_number" in records[key].reason
+    assert vocode.created == []
+
+
 async def test_422_is_rejected_and_never_retried(store, vocode, sender_factory) -> None:
     """A 422 answer marks the intent rejected with the field errors, after one request."""
     vocode.inject(Fault.answer(422), Fault.answer(422))

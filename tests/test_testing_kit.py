@@ -8,6 +8,8 @@ from receiver import Drop, Retry, Router
 from receiver.events import HumanDetectionEvent, MessageEvent
 from receiver.testing import make_event, run
 
+AGENT_ID = "0b6f7e0a-91c2-4f1d-8a2b-6c3d4e5f6a7b"  # a Vocode agent id is a uuid
+
 
 def test_make_event_overrides_the_example() -> None:
     """make_event builds the typed example with the given payload fields replaced."""
@@ -25,7 +27,7 @@ async def test_run_reports_each_handlers_outcome_and_follow_ups() -> None:
 
     @router.on("event_phone_call_did_not_connect")
     async def call_back(event, ctx) -> None:
-        await ctx.follow_up(to_number="+15555550123", from_number="+15555550199", agent="a")
+        await ctx.follow_up(to_number="+15555550123", from_number="+15555550199", agent=AGENT_ID)
 
     @router.on("event_phone_call_did_not_connect")
     async def later(event, ctx) -> None:
@@ -37,7 +39,7 @@ async def test_run_reports_each_handlers_outcome_and_follow_ups() -> None:
 
     @router.on("event_phone_call_did_not_connect")
     def broken(event, ctx) -> None:
-        ctx.follow_up(to_number="+15555550123", from_number="+15555550199", agent="a")
+        ctx.follow_up(to_number="+15555550123", from_number="+15555550199", agent=AGENT_ID)
         raise KeyError("agent")
 
     @router.on("event_message")
@@ -54,3 +56,18 @@ async def test_run_reports_each_handlers_outcome_and_follow_ups() -> None:
     assert by_name["team.broken"].status == "error"
     assert by_name["team.broken"].error == "KeyError: 'agent'"
     assert by_name["team.broken"].follow_ups == ()
+
+
+async def test_a_follow_up_with_a_misspelt_field_fails_in_the_handler() -> None:
+    """ctx.follow_up checks the create request: a typo in an inline agent is the handler's
+    error, and no follow-up is recorded."""
+    router = Router("team")
+
+    @router.on("event_phone_call_did_not_connect")
+    async def call_back(event, ctx) -> None:
+        agent = {"prompt": {"content": "You are Alex."}, "inital_message": "Hi"}
+        await ctx.follow_up(to_number="+15555550123", from_number="+15555550199", agent=agent)
+
+    [outcome] = await run(router, make_event("event_phone_call_did_not_connect"))
+    assert outcome.status == "error" and "inital_message" in outcome.error
+    assert outcome.follow_ups == ()

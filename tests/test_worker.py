@@ -18,6 +18,8 @@ from receiver.delivery.registry import Registry
 from receiver.store.records import DeliveryFilter, Finish
 from receiver.testing import sample
 
+AGENT_ID = "0b6f7e0a-91c2-4f1d-8a2b-6c3d4e5f6a7b"  # a Vocode agent id is a uuid
+
 FAST = dict(poll_interval_seconds=0.05, retry_base_seconds=0.01, retry_cap_seconds=0.05)
 
 
@@ -254,7 +256,7 @@ async def test_follow_ups_are_recorded_once_with_success_only(harness, read_rows
 
     @router.on("event_phone_call_did_not_connect", max_attempts=3)
     async def call_back(event, ctx) -> None:
-        await ctx.follow_up(to_number="+15555550123", from_number="+15555550199", agent="a1")
+        await ctx.follow_up(to_number="+15555550123", from_number="+15555550199", agent=AGENT_ID)
         if ctx.attempt == 1:
             raise RuntimeError("flaky")
 
@@ -339,7 +341,7 @@ async def test_replay_without_side_effects_suppresses_follow_ups(harness, read_r
 
     @router.on("event_phone_call_did_not_connect", max_attempts=1)
     async def call_back(event, ctx) -> None:
-        await ctx.follow_up(to_number="+15555550123", from_number="+15555550199", agent="a1")
+        await ctx.follow_up(to_number="+15555550123", from_number="+15555550199", agent=AGENT_ID)
         if not healthy["now"]:
             raise RuntimeError("agent service down")
 

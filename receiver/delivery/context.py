@@ -22,6 +22,7 @@ from structlog.typing import FilteringBoundLogger
 from receiver.follow_ups.intent import FollowUpRequest, intent_key
 from receiver.numbers import to_e164
 from receiver.vocode.client import VocodeClient
+from receiver.vocode.models import CreateCallRequest
 
 
 @dataclass
@@ -47,7 +48,7 @@ class HandlerContext:
         to_number: str,
         from_number: str,
         agent: str | dict[str, Any],
-        context: dict[str, str] | None = None,
+        context: dict[str, str | None] | None = None,
         not_before: float | None = None,
         **options: Any,
     ) -> FollowUpRequest:
@@ -58,6 +59,8 @@ class HandlerContext:
         Numbers are kept in E.164; one written without ``+country code`` is read in
         ``RECEIVER_DEFAULT_REGION``, and one that cannot be read raises
         :class:`~receiver.errors.InvalidNumber` here, in the handler.
+        It is checked here, as ``CreateCallRequest``: a misspelt or mistyped field (of an
+        inline agent too) raises ``pydantic.ValidationError`` in the handler.
         """
         key = intent_key(self.event_id, self.handler, len(self.follow_ups) + 1)
         request = FollowUpRequest(
@@ -71,5 +74,6 @@ class HandlerContext:
             options=options,
             trace_context=self.trace_context,
         )
+        CreateCallRequest.model_validate(request.body())
         self.follow_ups.append(request)
         return request

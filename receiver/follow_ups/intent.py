@@ -30,7 +30,7 @@ class FollowUpRequest:
     to_number: str
     from_number: str
     agent: str | dict[str, Any]
-    context: dict[str, str]
+    context: dict[str, str | None]
     not_before: float
     options: dict[str, Any]  # other create-call fields: on_no_human_answer, hipaa_compliant, ...
     trace_context: str | None = None  # the asking handler run's span (W3C traceparent)

@@ -29,6 +29,7 @@ from typing import Any
 
 import structlog
 from aiolimiter import AsyncLimiter
+from pydantic import ValidationError
 
 from receiver.backoff import Backoff
 from receiver.errors import (
@@ -132,6 +133,13 @@ class Sender(ClaimLoop[ClaimedFollowUp]):
                     call = await self.client.create_call(body)
                 except VocodeError as exc:
                     await self._failed(item, exc)
+                    return
+                except ValidationError as exc:  # recorded before its fields were checked
+                    detail = exc.errors(
+                        include_url=False, include_input=False, include_context=False
+                    )
+                    reason = json.dumps(detail)
+                    await self._complete(item, "rejected", reason=reason)
                     return
             await self._complete(item, "created", vocode_call_id=call.id)
 

@@ -149,24 +149,7 @@ class Intake:
         if method not in self._methods:
             raise RejectedDelivery("method_not_allowed", f"use {self._allow.decode()}")
         headers = dict(scope["headers"])
-        query = scope.get("query_string", b"")
-        params = parse_qsl(query.decode("latin-1"), keep_blank_values=True) if query else []
-        check_signature = not self._authenticate(scope, headers, params, method)
-        if method == "POST":
-            raw = await self._read_body(headers, receive)
-            if check_signature and not self._signatures.valid(headers, raw):
-                raise RejectedDelivery("unauthorized", "a valid token is required")
-            try:
-                data = pydantic_core.from_json(raw, allow_inf_nan=False)
-            except ValueError as exc:
-                raise RejectedDelivery("malformed", f"body is not JSON: {exc}") from None
-        else:
-            raw = b"&".join(p for p in query.split(b"&") if not is_token_pair(p))
-            try:  # the token check above is lenient; the envelope's values must be UTF-8
-                params = parse_qsl(query.decode(), keep_blank_values=True, errors="strict")
-            except UnicodeDecodeError:
-                raise RejectedDelivery("malformed", "the query string is not UTF-8") from None
-            data = query_envelope(params)
+        raw, data = await self._decode(scope, receive, method, headers)
         kind = data.get("type") if isinstance(data, dict) else None
         if isinstance(kind, str) and kind in self._ignored:  # an unhashable type is a 422
             return 200, {"ignored": True}, "ignored"
@@ -200,7 +183,30 @@ class Intake:
         if reading.quarantine is None:
             return 202, {"id": stored.id}, "accepted"
         self.metrics.quarantined(reading.type)
+        log.warning("event_quarantined", event_id=stored.id, type=reading.type, at=reading.where)
         return 202, {"id": stored.id, "quarantined": True}, "quarantined"
+
+    async def _decode(
+        self, scope: dict[str, Any], receive: Any, method: str, headers: dict[bytes, bytes]
+    ) -> tuple[bytes, Any]:
+        """Authenticate, then read the request: (what to keep as raw, the decoded body)."""
+        query = scope.get("query_string", b"")
+        params = parse_qsl(query.decode("latin-1"), keep_blank_values=True) if query else []
+        check_signature = not self._authenticate(scope, headers, params, method)
+        if method == "POST":
+            raw = await self._read_body(headers, receive)
+            if check_signature and not self._signatures.valid(headers, raw):
+                raise RejectedDelivery("unauthorized", "a valid token is required")
+            try:
+                return raw, pydantic_core.from_json(raw, allow_inf_nan=False)
+            except ValueError as exc:
+                raise RejectedDelivery("malformed", f"body is not JSON: {exc}") from None
+        raw = b"&".join(p for p in query.split(b"&") if not is_token_pair(p))
+        try:  # the token check above is lenient; the envelope's values must be UTF-8
+            params = parse_qsl(query.decode(), keep_blank_values=True, errors="strict")
+        except UnicodeDecodeError:
+            raise RejectedDelivery("malformed", "the query string is not UTF-8") from None
+        return raw, query_envelope(params)
 
     def _read(self, envelope: Any) -> Reading:
         """The event in ``envelope``, typed and routed to its handlers; or, when its payload

@@ -42,12 +42,17 @@ class Reading:
     payload_json: str
     handlers: tuple[str, ...] = ()
     quarantine: str | None = None
+    where: tuple[str, ...] = ()  # the errors' locations (``payload.timestamp``), for the log
 
 
 def quarantine_json(exc: ValidationError) -> str:
     """The quarantine record: which version found which errors (locations and messages,
     never the values)."""
     return json.dumps({"version": __version__, "errors": field_errors(exc)})
+
+
+def _where(exc: ValidationError) -> tuple[str, ...]:
+    return tuple(".".join(str(part) for part in e["loc"]) for e in field_errors(exc))
 
 
 def quarantined(envelope: Any, exc: ValidationError) -> Reading:
@@ -60,7 +65,7 @@ def quarantined(envelope: Any, exc: ValidationError) -> Reading:
     payload_json = canonical(envelope["payload"])
     return Reading(
         envelope["type"], envelope["call_id"], canonical(envelope), payload_json, (),
-        quarantine_json(exc),
+        quarantine_json(exc), _where(exc),
     )  # fmt: skip
 
 

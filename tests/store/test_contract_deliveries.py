@@ -10,6 +10,8 @@ from receiver.errors import StoreError
 from receiver.follow_ups.intent import FollowUpRequest
 from receiver.store.records import DeliveryFilter, Finish
 
+AGENT_ID = "0b6f7e0a-91c2-4f1d-8a2b-6c3d4e5f6a7b"  # a Vocode agent id is a uuid
+
 LEASE = {"a": 60.0, "b": 60.0, "h": 60.0}
 
 
@@ -185,7 +187,7 @@ async def test_delivery_stats_per_handler(store, new_event) -> None:
 
 def _asks_for_a_call(event_id: str, attempt: int) -> tuple:
     ctx = HandlerContext(event_id=event_id, call_id="c1", handler="h", attempt=attempt)
-    ctx.follow_up(to_number="+1 555 555 0123", from_number="+15555550199", agent="a1")
+    ctx.follow_up(to_number="+1 555 555 0123", from_number="+15555550199", agent=AGENT_ID)
     return tuple(ctx.follow_ups)
 
 
