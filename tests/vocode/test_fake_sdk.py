@@ -77,6 +77,19 @@ def test_a_created_call_parses_as_the_sdks_call(sdk: Vocode) -> None:
     assert sdk.calls.get_call(id=by_id.id).status == "ended"
 
 
+def test_a_played_call_still_parses(fake: FakeVocode, sdk: Vocode, free_port: int) -> None:
+    """After /_fake/play (here to nowhere) the call is ended with its transcript and times."""
+    call = sdk.calls.create_call(**NUMBERS, agent=inline_agent())
+    fake.play_call(f"http://127.0.0.1:{free_port}/nowhere", call_id=call.id, n_messages=2)
+    played = sdk.calls.get_call(id=call.id)
+    assert (played.status, played.stage, played.human_detection_result) == (
+        "ended", "picked_up", "human"
+    )  # fmt: skip
+    assert played.transcript.count("\n") == 1
+    assert isinstance(played.start_time, str) and isinstance(played.end_time, str)
+    assert b"".join(sdk.calls.get_recording(id=call.id))[:4] == b"RIFF"
+
+
 def test_a_page_of_calls_parses_as_the_sdks_page(sdk: Vocode) -> None:
     """list_calls answers a CallPage of NormalizedCall: the agent's id, times in seconds."""
     first = sdk.calls.create_call(**NUMBERS, agent=SEED_AGENT_ID)
