@@ -9,6 +9,8 @@ from receiver.delivery.context import HandlerContext
 from receiver.errors import InvalidNumber
 from receiver.numbers import to_e164
 
+AGENT_ID = "0b6f7e0a-91c2-4f1d-8a2b-6c3d4e5f6a7b"  # a Vocode agent id is a uuid
+
 
 @pytest.mark.parametrize(
     ("written", "region"),
@@ -76,7 +78,7 @@ def test_follow_up_keeps_both_numbers_in_e164_with_the_default_region() -> None:
     """ctx.follow_up records E.164 numbers, reading national ones in the default region;
     the body sent to Vocode carries them too."""
     ctx = HandlerContext("evt_1", "c1", "h", 1, default_region="US")
-    asked = ctx.follow_up(to_number="(555) 555-0123", from_number="555.555.0199", agent="a1")
+    asked = ctx.follow_up(to_number="(555) 555-0123", from_number="555.555.0199", agent=AGENT_ID)
     assert (asked.to_number, asked.from_number) == ("+15555550123", "+15555550199")
     assert asked.body()["to_number"] == "+15555550123"
 
@@ -85,7 +87,7 @@ def test_follow_up_with_an_unreadable_number_fails_in_the_handler() -> None:
     """An invalid number raises at the call, in the handler, and records nothing."""
     ctx = HandlerContext(event_id="evt_1", call_id="c1", handler="h", attempt=1)
     with pytest.raises(InvalidNumber, match="to_number: no \\+country code"):
-        ctx.follow_up(to_number="555-555-0123", from_number="+15555550199", agent="a1")
+        ctx.follow_up(to_number="555-555-0123", from_number="+15555550199", agent=AGENT_ID)
     with pytest.raises(InvalidNumber, match="from_number: "):
-        ctx.follow_up(to_number="+15555550123", from_number="12", agent="a1")
+        ctx.follow_up(to_number="+15555550123", from_number="12", agent=AGENT_ID)
     assert ctx.follow_ups == []

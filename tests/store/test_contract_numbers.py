@@ -10,6 +10,8 @@ from receiver.errors import InvalidNumber, MigrationError
 from receiver.follow_ups.guards import FollowUpGuards
 from receiver.store.records import Finish
 
+AGENT_ID = "0b6f7e0a-91c2-4f1d-8a2b-6c3d4e5f6a7b"  # a Vocode agent id is a uuid
+
 GUARDS = FollowUpGuards(max_per_number=1, max_depth=2)
 WRITTEN = ("+1 (555) 555-0123", "555-555-0123", "(555) 555 0123", "+1.555.555.0123")
 
@@ -19,7 +21,7 @@ async def _ask(store, new_event, n: int, to_number: str, region: str | None = "U
     await store.add_event(new_event(n, handlers=("t.h",)))
     [c] = await store.claim({"t.h": 1}, frozenset(), {"t.h": 60.0})
     ctx = HandlerContext(c.event_id, c.call_id, "t.h", c.attempt, default_region=region)
-    asked = ctx.follow_up(to_number=to_number, from_number="+15555550199", agent="a1")
+    asked = ctx.follow_up(to_number=to_number, from_number="+15555550199", agent=AGENT_ID)
     assert await store.finish(Finish(c.id, c.attempt, "done", follow_ups=(asked,)))
     return asked.key
 
