@@ -77,13 +77,28 @@ def worker_app(services: Services) -> Starlette:
 
 def _app(services: Services, routes: Sequence[BaseRoute]) -> Starlette:
     metrics = Route("/metrics", metrics_endpoint(services.metrics, services.settings.metrics_token))
+    extra: list[BaseRoute] = []
+    console = None
+    if services.settings.console_enabled:
+        from receiver.console.app import Console
+
+        console = Console(services)
+        extra.append(console.mount())
     app = Starlette(
-        routes=[*routes, *health_routes(services), metrics],
+        routes=[*routes, *health_routes(services), metrics, *extra],
         exception_handlers={HTTPException: _http_error, Exception: _internal_error},
         lifespan=lambda app: services.run(),
     )
     app.state.services = services
+    app.state.console = console
     return app
+
+
+def stop_streams(app: Starlette) -> None:
+    """End the console's open live tails: the server is stopping (safe in a signal handler)."""
+    console = getattr(app.state, "console", None)
+    if console is not None:
+        console.stop_streams()
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

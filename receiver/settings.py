@@ -143,6 +143,12 @@ class Settings(BaseSettings):
     log_pii: bool = False
     metrics_token: str | None = None
     metrics_refresh_seconds: Annotated[float, Field(gt=0, le=300)] = 5.0
+
+    # the operator console (off unless console_tokens is set)
+    console_tokens: CommaList = ()
+    console_path: str = "/console"
+    console_pii: bool = False  # show numbers and texts in the console (or log_pii)
+    console_session_hours: Annotated[float, Field(gt=0, le=24 * 30)] = 12.0
     strict_settings: bool = False  # an unknown RECEIVER_* variable stops the process
 
     # Vocode API (follow-up calls)
@@ -163,13 +169,19 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "tokens", "methods", "subscriptions", "handlers", "signing_secrets", mode="before"
+        "tokens",
+        "methods",
+        "subscriptions",
+        "handlers",
+        "signing_secrets",
+        "console_tokens",
+        mode="before",
     )
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         return _split(value)
 
-    @field_validator("tokens")
+    @field_validator("tokens", "console_tokens")
     @classmethod
     def _long_enough(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if any(len(token) < 16 for token in value):
@@ -204,7 +216,7 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("webhook_path")
+    @field_validator("webhook_path", "console_path")
     @classmethod
     def _path(cls, value: str) -> str:
         if not value.startswith("/"):
@@ -220,6 +232,33 @@ class Settings(BaseSettings):
                 "before another may take the intent over"
             )
         return self
+
+    @model_validator(mode="after")
+    def _console_apart(self) -> Settings:
+        if set(self.console_tokens) & set(self.tokens):
+            raise ValueError(
+                "RECEIVER_CONSOLE_TOKENS: a console token must not be a webhook token "
+                "(RECEIVER_TOKENS): whoever holds the webhook URL would be an operator; "
+                "make one with `receiver token`"
+            )
+        path = self.console_path.rstrip("/")
+        taken = {self.webhook_path.rstrip("/"), "", "/metrics", "/healthz", "/readyz"}
+        if path in taken or self.webhook_path.startswith(path + "/"):
+            raise ValueError(
+                "RECEIVER_CONSOLE_PATH: must not be /, nor the webhook path, /metrics, "
+                "/healthz or /readyz"
+            )
+        return self
+
+    @property
+    def console_enabled(self) -> bool:
+        """The console is served only when at least one operator token is set."""
+        return bool(self.console_tokens)
+
+    @property
+    def show_pii(self) -> bool:
+        """Whether the console shows numbers and texts (``console_pii`` or ``log_pii``)."""
+        return self.console_pii or self.log_pii
 
     def check_serving(self) -> None:
         """Refuse to serve an open endpoint unless the operator asked for it."""

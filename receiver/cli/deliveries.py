@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
-import time
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
@@ -15,28 +13,22 @@ from rich.progress import Progress
 from rich.table import Table
 
 from receiver.cli.common import run_with_store
+from receiver.delivery.replay import CHUNK, requeue_in_chunks
 from receiver.store import Store
 from receiver.store.records import DeliveryFilter, DeliveryRecord
+from receiver.times import parse_when
 
 STATUSES = ("pending", "running", "done", "dropped", "skipped", "dead")
-_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-CHUNK = 500
 
 
 def parse_time(value: str | None) -> float | None:
     """``2h`` / ``30m`` / ``7d`` ago, or an ISO 8601 time (UTC when no offset is given)."""
     if value is None:
         return None
-    if match := _RELATIVE.match(value):
-        return time.time() - float(match[1]) * _UNITS[match[2]]
     try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(
-            f"{value!r}: expected e.g. 2h, 30m, 7d or 2026-11-26T10:00"
-        ) from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+        return parse_when(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def _when(ts: float | None) -> str:
@@ -147,13 +139,12 @@ def replay(
         rows = [r for r in found if r.status != "running"]
         if dry_run or not rows:
             return rows, 0
-        done = 0
         with Progress(transient=True, disable=len(rows) <= CHUNK) as progress:
             task = progress.add_task("replaying", total=len(rows))
-            for start in range(0, len(rows), CHUNK):
-                ids = [r.id for r in rows[start : start + CHUNK]]
-                done += await store.requeue(ids, side_effects=not no_side_effects)
-                progress.advance(task, len(ids))
+            done = await requeue_in_chunks(
+                store, [r.id for r in rows], side_effects=not no_side_effects,
+                advance=lambda n: progress.advance(task, n),
+            )  # fmt: skip
         return rows, done
 
     rows, done = run_with_store(work, read_only=dry_run)

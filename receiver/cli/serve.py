@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import signal
 import sys
+from typing import Any
 
 import click
 import structlog
@@ -72,11 +74,21 @@ def _exit_cleanly(signum: int, frame: object) -> None:
 def _run(app: Starlette, host: str, port: int) -> None:
     import uvicorn
 
+    from receiver.app import stop_streams
+
+    class Server(uvicorn.Server):
+        """uvicorn waits for open responses before it stops: the console's live tails
+        never end by themselves, so they are told to at the signal."""
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            super().handle_exit(sig, frame)
+            stop_streams(app)
+
     # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again with the
     # handlers found at start: these make that an exit with status 0 instead of a kill.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     signal.signal(signal.SIGINT, _exit_cleanly)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -86,6 +98,11 @@ def _run(app: Starlette, host: str, port: int) -> None:
         log_config=None,
         server_header=False,
     )
+    server = Server(config)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:
+        sys.exit(3)  # as uvicorn.run: the app's start-up failed
 
 
 @click.command()

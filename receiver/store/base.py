@@ -15,6 +15,7 @@ from receiver.store.records import (
     DeliveryFilter,
     DeliveryRecord,
     DncEntry,
+    EventPage,
     EventRecord,
     Finish,
     FollowUpClaim,
@@ -79,9 +80,30 @@ class Store(Protocol):
         limit: int = 50,
         quarantined: bool = False,
         before_seq: int | None = None,
+        after_seq: int | None = None,
+        since: float | None = None,
+        until: float | None = None,
     ) -> list[EventRecord]:
         """The newest events first, optionally filtered: by type, by call, only those in
-        quarantine, only those stored before the event numbered ``before_seq`` (paging)."""
+        quarantine, received at or after ``since`` and before ``until``.
+
+        Pages are keyset pages: ``before_seq`` reads the ``limit`` events stored just before
+        the event numbered so (the next, older page), ``after_seq`` those just after it (the
+        newer page); either costs the same at any depth. Times are found by bisection of
+        the arrival order (see :meth:`first_seq_at`)."""
+
+    async def events_after(
+        self, after_seq: int, *, limit: int = 100, newest: bool = False
+    ) -> EventPage:
+        """Events stored after the one numbered ``after_seq``, oldest first: the next
+        ``limit``, or with ``newest`` the latest ``limit`` and how many were left out before
+        them (a live tail that shows the newest when events come faster than it reads)."""
+
+    async def first_seq_at(self, at: float | None = None) -> int:
+        """A ``seq`` bound: every event received at or after ``at`` is numbered at least
+        this (without ``at``: one past the newest event). Found by bisection of the primary
+        key, as events are numbered in the order they arrive; events received within one
+        group commit of ``at`` may fall on either side."""
 
     async def release_quarantined(
         self, event_id: str, envelope: str, dedup_key: str, handlers: tuple[str, ...]
@@ -193,9 +215,20 @@ class Store(Protocol):
         when the intent is no longer this attempt's."""
 
     async def list_follow_ups(
-        self, *, status: str | None = None, limit: int = 50
+        self,
+        *,
+        status: str | None = None,
+        limit: int = 50,
+        call_id: str | None = None,
+        vocode_call_id: str | None = None,
+        before: tuple[float, str] | None = None,
     ) -> list[FollowUpRecord]:
-        """Newest first."""
+        """Newest first, optionally only those in ``status``, those the events of
+        ``call_id`` asked for, or the one that created the Vocode call ``vocode_call_id``;
+        ``before`` (created_at, key) of the last intent of a page reads the next page."""
+
+    async def follow_up_counts(self) -> dict[str, int]:
+        """How many intents there are in each status."""
 
     async def get_follow_up(self, key: str) -> FollowUpRecord | None:
         """One intent by key, or None."""

@@ -28,9 +28,12 @@ from receiver.store.records import (
     DeliveryFilter,
     DeliveryRecord,
     DncEntry,
+    EventPage,
+    EventQuery,
     EventRecord,
     Finish,
     FollowUpClaim,
+    FollowUpQuery,
     FollowUpRecord,
     FollowUpStats,
     Guards,
@@ -111,10 +114,22 @@ class SqlStore(abc.ABC):
         limit: int = 50,
         quarantined: bool = False,
         before_seq: int | None = None,
+        after_seq: int | None = None,
+        since: float | None = None,
+        until: float | None = None,
     ) -> list[EventRecord]:
-        return await self._read(
-            lambda: events.list_events(type, call_id, limit, quarantined, before_seq)
-        )
+        where = EventQuery(type, call_id, limit, quarantined, before_seq, after_seq, since, until)
+        return await self._read(lambda: events.list_events(where))
+
+    async def events_after(
+        self, after_seq: int, *, limit: int = 100, newest: bool = False
+    ) -> EventPage:
+        return await self._read(lambda: events.events_after(after_seq, limit, newest))
+
+    async def first_seq_at(self, at: float | None = None) -> int:
+        if at is None:
+            return await self._read(events.next_seq)
+        return await self._read(lambda: events.first_seq_at(at))
 
     async def release_quarantined(
         self, event_id: str, envelope: str, dedup_key: str, handlers: tuple[str, ...]
@@ -228,13 +243,24 @@ class SqlStore(abc.ABC):
         )
 
     async def list_follow_ups(
-        self, *, status: str | None = None, limit: int = 50
+        self,
+        *,
+        status: str | None = None,
+        limit: int = 50,
+        call_id: str | None = None,
+        vocode_call_id: str | None = None,
+        before: tuple[float, str] | None = None,
     ) -> list[FollowUpRecord]:
-        return await self._read(lambda: follow_ups.list_follow_ups(status, None, limit))
+        where = FollowUpQuery(status, None, call_id, vocode_call_id, before, limit)
+        return await self._read(lambda: follow_ups.list_follow_ups(where))
 
     async def get_follow_up(self, key: str) -> FollowUpRecord | None:
-        found = await self._read(lambda: follow_ups.list_follow_ups(None, key, 1))
+        where = FollowUpQuery(key=key, limit=1)
+        found = await self._read(lambda: follow_ups.list_follow_ups(where))
         return found[0] if found else None
+
+    async def follow_up_counts(self) -> dict[str, int]:
+        return await self._read(follow_ups.follow_up_counts)
 
     async def release_follow_up(self, key: str) -> bool:
         return await self._write(

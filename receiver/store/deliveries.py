@@ -32,6 +32,8 @@ def list_deliveries(q: Queries, where: DeliveryFilter) -> Plan[list[DeliveryReco
         ("e.type", "type", "="),
         ("d.created_at", "since", ">="),
         ("d.created_at", "until", "<"),
+        ("e.call_id", "call_id", "="),  # through events_call, then each event's deliveries
+        ("d.id", "before", "<"),
     ):
         if params[name] is not None:
             clauses.append(f"{column} {op} :{name}")
@@ -62,4 +64,6 @@ def vars_of(where: DeliveryFilter) -> dict[str, Any]:
         "since": where.since,
         "until": where.until,
         "limit": where.limit,
+        "call_id": where.call_id,
+        "before": where.before,
     }

@@ -7,7 +7,7 @@ import time
 from receiver.store import rows
 from receiver.store.plan import Execute, Fetch, Plan, where_sql
 from receiver.store.queries import Queries
-from receiver.store.records import EventRecord, Released
+from receiver.store.records import EventPage, EventQuery, EventRecord, Released
 
 _EVENT = f"SELECT {rows.EVENT_COLUMNS} FROM events"
 QUARANTINED = "quarantine IS NOT NULL AND released_at IS NULL"  # as events_quarantined's WHERE
@@ -18,17 +18,86 @@ def get_event(event_id: str) -> Plan[EventRecord | None]:
     return rows.event_record(found[0]) if found else None
 
 
-def list_events(
-    type: str | None, call_id: str | None, limit: int, quarantined: bool, before_seq: int | None
-) -> Plan[list[EventRecord]]:
-    params = {"type": type, "call_id": call_id, "limit": limit, "before": before_seq}
+def list_events(where: EventQuery) -> Plan[list[EventRecord]]:
+    """Newest first, through the index of the one filter given (``events_type``,
+    ``events_call``, ``events_quarantined``) or the primary key: a page costs the same at any
+    depth, because it starts from a ``seq`` (keyset), never skips rows (OFFSET). A time range
+    becomes a range of ``seq`` (:func:`first_seq_at`), so it narrows any of those walks."""
+    low = (yield from first_seq_at(where.since)) if where.since is not None else None
+    high = (yield from first_seq_at(where.until)) if where.until is not None else None
+    params: dict[str, object] = {
+        "type": where.type, "call_id": where.call_id, "limit": where.limit,
+        "low": low, "high": high, "before": where.before_seq, "after": where.after_seq,
+    }  # fmt: skip
     clauses = [f"{c} = :{c}" for c in ("type", "call_id") if params[c] is not None]
-    if quarantined:
+    if where.quarantined:
         clauses.append(QUARANTINED)
-    if before_seq is not None:
-        clauses.append("seq < :before")
-    found = yield Fetch(f"{_EVENT}{where_sql(clauses)} ORDER BY seq DESC LIMIT :limit", params)
-    return [rows.event_record(row) for row in found]
+    for name, condition in (
+        ("low", "seq >= :low"), ("high", "seq < :high"),
+        ("before", "seq < :before"), ("after", "seq > :after"),
+    ):  # fmt: skip
+        if params[name] is not None:
+            clauses.append(condition)
+    order = "ASC" if where.after_seq is not None else "DESC"  # a newer page: read upwards
+    found = yield Fetch(
+        f"{_EVENT}{where_sql(clauses)} ORDER BY seq {order} LIMIT :limit", params
+    )
+    records = [rows.event_record(row) for row in found]
+    return records[::-1] if order == "ASC" else records
+
+
+def next_seq() -> Plan[int]:
+    """One past the newest event's ``seq``: where a tail from now starts."""
+    [(newest,)] = yield Fetch("SELECT max(seq) FROM events")
+    return int(newest or 0) + 1
+
+
+def first_seq_at(at: float) -> Plan[int]:
+    """The lowest ``seq`` bound of the events received at or after ``at``: every such event
+    has a ``seq`` at least this (one past the newest when there is none).
+
+    Events are numbered in the order they are stored, which is the order they are received
+    but for the requests of one group commit: so a bisection over the primary key (some 20
+    lookups for a million events) finds it, with no index on ``received_at`` for intake to
+    keep up.
+    """
+    [(low, high)] = yield Fetch("SELECT min(seq), max(seq) FROM events")
+    if low is None:
+        return 1
+    high += 1  # the bound when every event is older
+    while low < high:
+        middle = (low + high) // 2
+        [(seq, received_at)] = yield Fetch(
+            "SELECT seq, received_at FROM events WHERE seq >= :middle ORDER BY seq LIMIT 1",
+            {"middle": middle},
+        )
+        if received_at >= at:
+            high = middle  # no event is numbered between middle and seq
+        else:
+            low = seq + 1
+    return int(low)
+
+
+def events_after(after_seq: int, limit: int, newest: bool) -> Plan[EventPage]:
+    """Events stored after ``after_seq``, oldest first: the next ``limit`` of them, or with
+    ``newest`` the latest ``limit`` and the count of those left out between (a live tail
+    that never falls behind, whatever the rate)."""
+    params = {"after": after_seq, "limit": limit}
+    order = "DESC" if newest else "ASC"
+    found = yield Fetch(
+        f"{_EVENT} WHERE seq > :after ORDER BY seq {order} LIMIT :limit", params
+    )
+    records = [rows.event_record(row) for row in found]
+    if not newest:
+        return EventPage(records)
+    records.reverse()
+    skipped = 0
+    if len(records) == limit:
+        [(skipped,)] = yield Fetch(
+            "SELECT count(*) FROM events WHERE seq > :after AND seq < :first",
+            {"after": after_seq, "first": records[0].seq},
+        )
+    return EventPage(records, int(skipped))
 
 
 def release_quarantined(

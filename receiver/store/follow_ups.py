@@ -13,6 +13,7 @@ from receiver.store.records import (
     ClaimedFollowUp,
     DncEntry,
     FollowUpClaim,
+    FollowUpQuery,
     FollowUpRecord,
     FollowUpStats,
     Guards,
@@ -113,17 +114,30 @@ def complete_follow_up(
     return bool(changed == 1)
 
 
-def list_follow_ups(
-    status: str | None, key: str | None, limit: int
-) -> Plan[list[FollowUpRecord]]:
-    params = {"status": status, "key": key, "limit": limit}
-    filters = where_sql(f"{c} = :{c}" for c in ("status", "key") if params[c] is not None)
+def list_follow_ups(where: FollowUpQuery) -> Plan[list[FollowUpRecord]]:
+    """Newest first, each filter through its index (``follow_ups_status``,
+    ``follow_ups_origin``, ``follow_ups_call``, or ``follow_ups_created`` for none); the next
+    page starts below the last one's (created_at, key)."""
+    params: dict[str, object] = {
+        "status": where.status, "key": where.key, "call_id": where.call_id,
+        "vocode_call_id": where.vocode_call_id, "limit": where.limit,
+    }  # fmt: skip
+    clauses = [f"{c} = :{c}" for c in params if c != "limit" and params[c] is not None]
+    if where.before is not None:
+        params["before_at"], params["before_key"] = where.before
+        clauses.append("(created_at, key) < (:before_at, :before_key)")
     found = yield Fetch(
-        f"SELECT {rows.FOLLOW_UP_COLUMNS} FROM follow_ups{filters}"
-        " ORDER BY created_at DESC LIMIT :limit",
+        f"SELECT {rows.FOLLOW_UP_COLUMNS} FROM follow_ups{where_sql(clauses)}"
+        " ORDER BY created_at DESC, key DESC LIMIT :limit",
         params,
     )
     return [rows.follow_up_record(row) for row in found]
+
+
+def follow_up_counts() -> Plan[dict[str, int]]:
+    """How many intents are in each status (through ``follow_ups_status``)."""
+    found = yield Fetch("SELECT status, count(*) FROM follow_ups GROUP BY status")
+    return {status: int(count) for status, count in found}
 
 
 def release_follow_up(q: Queries, key: str) -> Plan[bool]:

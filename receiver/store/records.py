@@ -91,6 +91,34 @@ class EventRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class EventQuery:
+    """Which events :meth:`Store.list_events` reads (see its arguments)."""
+
+    type: str | None = None
+    call_id: str | None = None
+    limit: int = 50
+    quarantined: bool = False
+    before_seq: int | None = None
+    after_seq: int | None = None
+    since: float | None = None
+    until: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventPage:
+    """What :meth:`Store.events_after` answers: events in the order they were stored, and
+    how many newer than ``after_seq`` were left out before them (``newest`` pages only)."""
+
+    events: list[EventRecord]
+    skipped: int = 0
+
+    @property
+    def last_seq(self) -> int | None:
+        """The ``seq`` to go on after, or None when the page is empty."""
+        return self.events[-1].seq if self.events else None
+
+
+@dataclass(frozen=True, slots=True)
 class Released:
     """What releasing a quarantined event did (:meth:`Store.release_quarantined`).
 
@@ -208,6 +236,8 @@ class DeliveryFilter:
     since: float | None = None
     until: float | None = None
     limit: int | None = None
+    call_id: str | None = None  # deliveries of this call's events
+    before: int | None = None  # ids below this one only (the next page, newest first)
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +292,18 @@ class FollowUpRecord:
     sent_at: float | None
     created_at: float
     updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUpQuery:
+    """Which intents :meth:`Store.list_follow_ups` reads (see its arguments)."""
+
+    status: str | None = None
+    key: str | None = None
+    call_id: str | None = None
+    vocode_call_id: str | None = None
+    before: tuple[float, str] | None = None
+    limit: int = 50
 
 
 @dataclass(frozen=True, slots=True)

@@ -113,4 +113,13 @@ VERSIONS: list[Version] = [
         WHERE quarantine IS NOT NULL AND released_at IS NULL
     """,
     ),
+    # 7: as SQLite's 7, the console's lists of follow-up intents (keyset on created_at, key)
+    Version(
+        "indexes of follow-up intents for the console: by time, by status, by call",
+        """
+    CREATE INDEX follow_ups_created ON follow_ups (created_at, key);
+    CREATE INDEX follow_ups_status ON follow_ups (status, created_at, key);
+    CREATE INDEX follow_ups_origin ON follow_ups (call_id, created_at)
+    """,
+    ),
 ]

@@ -114,4 +114,15 @@ VERSIONS: list[Version] = [
         WHERE quarantine IS NOT NULL AND released_at IS NULL
     """,
     ),
+    # 7: the console's lists of follow-up intents, newest first: all of them, by status, and
+    # those a call's events asked for (the call's page); keyset pages on (created_at, key).
+    # Follow-ups are written far less often than events: intake pays nothing for these
+    Version(
+        "indexes of follow-up intents for the console: by time, by status, by call",
+        """
+    CREATE INDEX follow_ups_created ON follow_ups (created_at, key);
+    CREATE INDEX follow_ups_status ON follow_ups (status, created_at, key);
+    CREATE INDEX follow_ups_origin ON follow_ups (call_id, created_at)
+    """,
+    ),
 ]
