@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from receiver.cli.common import opened_store, run_with_store, settings_or_exit
+from receiver.cli.deliveries import parse_time
 from receiver.errors import ReceiverError
 from receiver.store import EventRecord, Store
 from receiver.store.schema import check_current
@@ -90,6 +93,45 @@ def show_event(event_id: str) -> None:
         "released_at": None if event.released_at is None else _when(event.released_at),
     }
     click.echo(json.dumps(out, indent=2, ensure_ascii=False))
+
+
+@events.command("tail")
+@click.option("--since", default=None, help="Start this far back (2h, or ISO time); default: now.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option(
+    "--interval", default=0.5, show_default=True, type=click.FloatRange(0.05, 60),
+    help="Seconds between two reads of the store.",
+)  # fmt: skip
+def tail_events(since: str | None, as_json: bool, interval: float) -> None:
+    """Follow new events as they are stored, one line each, until interrupted (Ctrl-C).
+
+    Read-only: runs beside `serve` and `worker` on either store. Lines carry what `events
+    list` shows (no phone number, no text).
+    """
+    start = parse_time(since)
+    out = sys.stdout
+
+    async def follow(store: Store) -> None:
+        after = await store.first_seq_at(start) - 1
+        while True:
+            page = await store.events_after(after, limit=500)
+            for event in page.events:
+                out.write(_tail_line(event, as_json) + "\n")
+            out.flush()
+            after = page.last_seq or after
+            if len(page.events) < 500:
+                await asyncio.sleep(interval)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        run_with_store(follow)
+
+
+def _tail_line(event: EventRecord, as_json: bool) -> str:
+    s = _summary(event)
+    if as_json:
+        return json.dumps(s)
+    flag = "  quarantined" if s["quarantined"] else ""
+    return f"{s['received_at']}  {s['type']:<34} {s['call_id']}  {s['id']}{flag}"
 
 
 @events.command("reparse")

@@ -10,6 +10,7 @@ events, a call), :mod:`.actions` (deliveries, follow-ups, the do-not-call list) 
 from __future__ import annotations
 
 import functools
+from urllib.parse import parse_qsl
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -134,7 +135,9 @@ class Console:
         @functools.wraps(fn)
         async def endpoint(request: Request) -> Response:
             session: Session = request.scope["console.session"]
-            form = await request.form()
+            form = await _form(request)
+            if form is None:
+                return self.refuse(request, 413, "Too large", "This form is too large.")
             csrf = form.get("csrf")
             if not session.csrf_ok(csrf if isinstance(csrf, str) else None):
                 log.warning("console_csrf_refused", path=request.url.path)
@@ -148,3 +151,17 @@ class Console:
             return await fn(request, form)
 
         return endpoint
+
+
+MAX_FORM_BYTES = 64 * 1024
+
+
+async def _form(request: Request) -> FormData | None:
+    """The urlencoded fields of a console form (the only kind it posts), or None when the
+    body is larger than any of its forms can be."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            return None
+    return FormData(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
