@@ -35,8 +35,9 @@ def console_settings(settings_factory: Callable[..., Settings]) -> Callable[...,
 async def console_app(
     start_app: Callable[..., Awaitable[Starlette]], console_settings: Callable[..., Settings]
 ) -> Starlette:
-    """The whole service with the console on, started."""
-    return await start_app(console_settings(), metrics=Metrics())
+    """The service with the console on and no workers (deliveries change only when a test
+    says), started."""
+    return await start_app(console_settings(), metrics=Metrics(), workers=False)
 
 
 @pytest.fixture
@@ -52,3 +53,9 @@ async def browser_client(anonymous: httpx.AsyncClient) -> httpx.AsyncClient:
     """A client signed in with a session cookie; its CSRF token is ``client.csrf``."""
     anonymous.csrf = await sign_in(anonymous)  # type: ignore[attr-defined]
     return anonymous
+
+
+@pytest.fixture
+def store_of(console_app: Starlette) -> Any:
+    """The store :func:`console_app` serves."""
+    return console_app.state.services.store
