@@ -92,7 +92,7 @@ class TailHub:
                     self.store.on_commit.remove(self._committed)
 
     async def _follow(self, after: int, until: float) -> AsyncIterator[EventPage | None]:
-        read_at = quiet_since = 0.0
+        read_at, quiet_since = 0.0, time.monotonic()
         while not self._closing.is_set() and time.monotonic() < until:
             if read_at:  # the first read is at once: what came since the page was drawn
                 await self._pause(self._wake, IDLE_POLL)  # a commit, or time to look anyway

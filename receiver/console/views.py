@@ -112,7 +112,9 @@ class Presenter:
             return ""
         shown = self.content(text)
         lines = text.count("\n") + 1
-        return f"{lines} lines" if shown is None else shown.splitlines()[0][:120]
+        if shown is None:
+            return f"{lines} line{'s' if lines != 1 else ''}"
+        return shown.splitlines()[0][:120]
 
 
 def _action(payload: dict[str, Any]) -> str:

@@ -135,7 +135,7 @@ async def test_pages_carry_security_headers(browser_client) -> None:
     assert response.headers["x-frame-options"] == "DENY"
     assert response.headers["cache-control"] == "no-store"
     assert "script-src 'self'" in response.headers["content-security-policy"]
-    assert response.headers["referrer-policy"] == "no-referrer"
+    assert response.headers["referrer-policy"] == "same-origin"
 
 
 def test_sessions_are_signed_and_expire(monkeypatch) -> None:
