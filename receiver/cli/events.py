@@ -113,6 +113,8 @@ def tail_events(since: str | None, as_json: bool, interval: float) -> None:
 
     async def follow(store: Store) -> None:
         after = await store.first_seq_at(start) - 1
+        when = "now" if start is None else since
+        click.echo(f"following events stored from {when} on (Ctrl-C to stop)", err=True)
         while True:
             page = await store.events_after(after, limit=500)
             for event in page.events:

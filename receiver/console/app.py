@@ -10,10 +10,10 @@ events, a call), :mod:`.actions` (deliveries, follow-ups, the do-not-call list) 
 from __future__ import annotations
 
 import functools
-from urllib.parse import parse_qsl
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import jinja2
 import structlog

@@ -31,6 +31,7 @@ from receiver.vocode.fake.play import call_life, post_events
 from receiver.vocode.fake.server_thread import ServerThread
 
 playwright_api = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.browser
 expect = playwright_api.expect
 
 CHROMIUM = "/usr/bin/chromium"
