@@ -13,7 +13,9 @@ INFO with one line per request), ``normal`` (the same with synchronous=NORMAL) a
 (FULL with RECEIVER_LOG_LEVEL=WARNING: what the per-request log line costs). The receiver runs
 without its worker, as when workers run in ``receiver worker`` processes. ``nowrite`` is a
 diagnostic, not in the default set: ``quiet`` without the store's write (nothing is stored, so
-``lost`` is not counted), which shows what the write costs.
+``lost`` is not counted), which shows what the write costs. ``console`` is ``full`` with the
+operator console on and a client reading its live tail (Server-Sent Events) for the whole
+run: run it with ``full`` (``--targets full,console``) to compare them round by round.
 
     python -m bench                     # or: make bench (2 rounds of 4 targets, ~4 minutes)
     python -m bench --duration 5 --repeats 1 --targets bare,full
@@ -27,6 +29,7 @@ import platform
 import secrets
 import sqlite3
 import statistics
+import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -42,6 +45,8 @@ from bench.wrk import Point, find_wrk, run_wrk, write_payloads, wrk_version
 
 ROOT = Path(__file__).resolve().parent.parent
 GOAL_RATIO, GOAL_P99_MS, GOAL_CONNECTIONS, GOAL_TARGET = 0.40, 25.0, 32, "receiver FULL"
+CONSOLE_TOKEN = "bench-console-token-0123456789"
+CONSOLE_BUDGET = 0.95  # a console open on the live tail: at least 95 % of FULL's requests/s
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,7 @@ class Target:
     env: dict[str, str]
     receiver: bool = True
     stores: bool = True  # False: a diagnostic that answers 202 without storing
+    tail: bool = False  # a console open on the live tail for the whole run
 
 
 TARGETS = {
@@ -62,6 +68,10 @@ TARGETS = {
     "quiet": Target(
         "receiver FULL, logs WARNING", "bench.receiver_app:intake",
         {"RECEIVER_LOG_LEVEL": "WARNING"},
+    ),
+    "console": Target(
+        "receiver FULL, console tail open", "bench.receiver_app:intake",
+        {"RECEIVER_CONSOLE_TOKENS": CONSOLE_TOKEN}, tail=True,
     ),
     "nowrite": Target(
         "receiver, no write, logs WARNING", "bench.receiver_app:intake_without_writes",
@@ -85,6 +95,8 @@ class Row:
     lost: int | None = None  # acknowledged but not in the store
     stored: int | None = None  # rows in the store after the server stopped (all its runs)
     ratio: float | None = None  # rps / bare rps, same round and connections
+    vs_full: float | None = None  # rps / receiver FULL rps, same round and connections
+    tail: dict[str, int] | None = None  # what the open console's tail received (all points)
 
 
 def _stored_ids(db: Path) -> set[str]:
@@ -121,8 +133,12 @@ def _run_target(target: Target, round_no: int, opts: dict[str, Any]) -> list[Row
         )  # fmt: skip
 
     points: list[tuple[int, Point, float | None]] = []
+    tail: subprocess.Popen[str] | None = None
+    seen = None
     try:
         server.wait_ready()
+        if target.tail:
+            tail = _open_tail(server.base_url, opts["wrk_cpu"])
         load(GOAL_CONNECTIONS, opts["warmup"], "w")
         for connections in opts["connections"]:
             before = server.cpu_seconds()
@@ -131,6 +147,8 @@ def _run_target(target: Target, round_no: int, opts: dict[str, Any]) -> list[Row
             cpu = None if before is None or after is None else after - before
             points.append((connections, point, cpu))
     finally:
+        if tail is not None:
+            seen = _close_tail(tail)
         code = server.stop()
     if code != 0:
         raise click.ClickException(f"{target.name} exited with {code}; see {log}")
@@ -145,15 +163,55 @@ def _run_target(target: Target, round_no: int, opts: dict[str, Any]) -> list[Row
         if stored is not None:
             row.lost = sum(1 for i in point.ids if i not in stored)
             row.stored = len(stored)
+        row.tail = seen
         rows.append(row)
     return rows
 
 
+def _open_tail(url: str, cpu: str | None) -> subprocess.Popen[str]:
+    """A console on the live tail (a client process on wrk's CPU: the browser's cost is not
+    the server's), connected before the load starts."""
+    cmd = [sys.executable, "-m", "bench.tail_client", url, CONSOLE_TOKEN]
+    if cpu is not None:
+        cmd = ["taskset", "-c", cpu, *cmd]
+    tail = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    time.sleep(1.0)  # connected (it reads from the newest event on)
+    if tail.poll() is not None:
+        raise click.ClickException("the console tail client could not connect")
+    return tail
+
+
+def _close_tail(tail: subprocess.Popen[str]) -> dict[str, int]:
+    tail.terminate()
+    out, _ = tail.communicate(timeout=30)
+    return json.loads(out.strip().splitlines()[-1]) if out.strip() else {}
+
+
 def _ratios(rows: list[Row]) -> None:
     bare = {(r.round, r.connections): r.rps for r in rows if r.target == "bare"}
+    full = {(r.round, r.connections): r.rps for r in rows if r.target == GOAL_TARGET}
     for row in rows:
         if base := bare.get((row.round, row.connections)):
             row.ratio = row.rps / base
+        if row.target != GOAL_TARGET and (closed := full.get((row.round, row.connections))):
+            row.vs_full = row.rps / closed
+
+
+def _console_line(rows: list[Row]) -> str | None:
+    """The console's cost: its rounds' requests/s over FULL's in the same round."""
+    paired = [r for r in rows if r.target == TARGETS["console"].name and r.vs_full is not None]
+    if not paired:
+        return None
+    by_conns = {}
+    for connections in dict.fromkeys(r.connections for r in paired):
+        ratios = [r.vs_full for r in paired if r.connections == connections and r.vs_full]
+        by_conns[connections] = (statistics.mean(ratios), min(ratios), max(ratios), len(ratios))
+    parts = [f"{c} conns: {m:.3f} (rounds {lo:.3f} to {hi:.3f}, n={n})"
+             for c, (m, lo, hi, n) in by_conns.items()]  # fmt: skip
+    worst = min(m for m, _, _, _ in by_conns.values())
+    verdict = "within" if worst >= CONSOLE_BUDGET else "NOT within"
+    return (f"console tail open / closed, requests/s in the same round: {'; '.join(parts)} — "
+            f"{verdict} the 5 % budget")  # fmt: skip
 
 
 def _summary(rows: list[Row]) -> list[dict[str, Any]]:
@@ -224,7 +282,8 @@ def _goal(summary: list[dict[str, Any]]) -> tuple[bool | None, str]:
 @click.option("--connections", default="32,128", show_default=True, help="Points, comma-separated.")
 @click.option(
     "--targets", default="bare,full,normal,quiet", show_default=True,
-    help="Comma-separated: bare, full, normal, quiet, nowrite (a diagnostic).",
+    help="Comma-separated: bare, full, normal, quiet, console (full with a console on the "
+    "live tail), nowrite (a diagnostic).",
 )
 @click.option(
     "--pin/--no-pin", default=True, show_default=True,
@@ -288,6 +347,8 @@ def main(
     )
     met, line = _goal(summary)
     console.print(line)
+    if console_line := _console_line(rows):
+        console.print(console_line)
     report = {
         "started_at": started,
         "seconds": time.time() - started,
