@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl
 
 import jinja2
 import structlog
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Router
@@ -164,4 +164,7 @@ async def _form(request: Request) -> FormData | None:
         body += chunk
         if len(body) > MAX_FORM_BYTES:
             return None
-    return FormData(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
+    fields: list[tuple[str, str | UploadFile]] = list(
+        parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True)
+    )
+    return FormData(fields)
