@@ -26,6 +26,7 @@ from starlette.templating import Jinja2Templates
 
 from receiver.console.auth import ConsoleAuth, Session
 from receiver.console.guard import Guard
+from receiver.console.tail import TailHub
 from receiver.console.views import Presenter
 from receiver.service import Services
 from receiver.times import clock
@@ -77,8 +78,6 @@ class Console:
         )
         env.filters["when"] = clock
         self.templates = Jinja2Templates(env=env)
-        from receiver.console.tail import TailHub
-
         self.tail = TailHub(self.store)
 
     def mount(self) -> Mount:

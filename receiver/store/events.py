@@ -61,7 +61,9 @@ def first_seq_at(at: float) -> Plan[int]:
     lookups for a million events) finds it, with no index on ``received_at`` for intake to
     keep up.
     """
-    [(low, high)] = yield Fetch("SELECT min(seq), max(seq) FROM events")
+    [(low, high)] = yield Fetch(  # one aggregate per SELECT: each reads one end of the key
+        "SELECT (SELECT min(seq) FROM events), (SELECT max(seq) FROM events)"
+    )
     if low is None:
         return 1
     high += 1  # the bound when every event is older

@@ -45,6 +45,17 @@ async def test_time_range_is_found_in_arrival_order(store, new_event) -> None:
     assert [e.id for e in both] == ids[9:12][::-1]
 
 
+async def test_time_range_across_gaps_in_seq(store, new_event, sql) -> None:
+    """Numbers missing in the middle (purged events) do not mislead the bisection."""
+    ids = await add_many(store, new_event, 30)
+    await sql(f"DELETE FROM events WHERE received_at BETWEEN {T0 + 8} AND {T0 + 21}")
+    kept = [i for n, i in enumerate(ids, 1) if not 8 <= n <= 21]
+    for cut in (5, 8, 15, 21, 22, 29):
+        found = await store.list_events(limit=100, since=T0 + cut)
+        expected = [i for n, i in enumerate(ids, 1) if n >= cut and i in kept]
+        assert [e.id for e in found] == expected[::-1]
+
+
 async def test_time_range_narrows_the_other_filters(store, new_event) -> None:
     """A time range combines with a type, a call and a keyset page."""
     for n in range(1, 21):
