@@ -125,6 +125,35 @@ async def measure(path: Path, n: int, runs: int) -> dict[str, float]:
     return out
 
 
+async def tail_cycle(path: Path, n: int, runs: int) -> float:
+    """CPU milliseconds of one live-tail cycle at its fullest: the newest 50 events after
+    1,000 new ones, the count of those left out, and the 50 SSE messages rendered (with the
+    PII rule). A tail runs at most two cycles a second, whatever the rate of events."""
+    from receiver.console.tail import MIN_INTERVAL
+    from receiver.console.views import Presenter
+    from receiver.settings import load_settings
+
+    view = Presenter(load_settings(console_tokens="bench-console-token-0123456789"))
+    store = SQLiteStore(str(path))
+    await store.open(migrate=False, read_only=True)
+    try:
+        cycles = []
+        for _ in range(runs + 1):
+            started = time.process_time()  # every thread's CPU: the read runs in one
+            page = await store.events_after(n - 1000, limit=50, newest=True)
+            for event in page.events:
+                json.dumps(view.summary(event), ensure_ascii=False)
+            cycles.append((time.process_time() - started) * 1000)
+    finally:
+        await store.close()
+    cost = statistics.median(cycles[1:])
+    click.echo(
+        f"live tail at {n:,} events: {cost:.2f} ms of CPU per cycle; at most "
+        f"{1 / MIN_INTERVAL:g} cycles a second: {cost / MIN_INTERVAL / 10:.2f} % of one core"
+    )
+    return cost
+
+
 async def prepare(path: Path) -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
@@ -150,6 +179,7 @@ def main(sizes: str, runs: int, out: str) -> None:
         fill(path, n)
         click.echo(f"{n:,} events written in {time.monotonic() - started:.0f} s")
         results[n] = asyncio.run(measure(path, n, runs))
+        results[n]["live tail cycle, CPU ms"] = asyncio.run(tail_cycle(path, n, runs))
     table = Table(title=f"median ms of {runs} runs (SQLite)", title_justify="left")
     table.add_column("read")
     for n in counts:
