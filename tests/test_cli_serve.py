@@ -45,8 +45,14 @@ def test_serve_refuses_to_start_without_a_token(cli, served) -> None:
         ({"RECEIVER_CONSOLE_TOKENS": "test-token-0123456789abcdef"}, "RECEIVER_CONSOLE_TOKENS"),
         ({"RECEIVER_CONSOLE_TOKENS": "short"}, "RECEIVER_CONSOLE_TOKENS"),
     ],
-    ids=["short-token", "unknown-subscription", "negative-limit", "database-url",
-         "console-token-is-a-webhook-token", "short-console-token"],  # fmt: skip
+    ids=[
+        "short-token",
+        "unknown-subscription",
+        "negative-limit",
+        "database-url",
+        "console-token-is-a-webhook-token",
+        "short-console-token",
+    ],
 )
 def test_serve_exits_on_a_bad_setting(cli, served, env, variable) -> None:
     """A wrong setting stops ``receiver serve`` with a non-zero exit naming the variable."""
