@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from console.support import CUSTOMER, OPERATOR, post_event, seed_call
 
 
@@ -166,3 +168,21 @@ async def test_find_a_call_goes_to_its_page(browser_client) -> None:
     response = await browser_client.get("/console/calls", params={"call_id": " a b/c "})
     assert response.status_code == 303
     assert response.headers["location"] == "/console/calls/a%20b%2Fc"
+
+
+@pytest.mark.postgres
+async def test_pages_on_postgresql(start_app, client_for, console_settings, pg_url) -> None:
+    """The same pages over a PostgreSQL store: a time-ranged event list, a call's timeline."""
+    from console.support import sign_in
+
+    app = await start_app(console_settings(database_url=pg_url), workers=False)
+    client = await client_for(app)
+    await sign_in(client)
+    ids = await seed_call(app.state.services.store, "call-P")
+    page = await client.get(
+        "/console/events", params={"since": "2026-05-28T20:26:41", "call_id": "call-P"}
+    )
+    assert re.findall(r'data-copy="(evt_[^"]+)"', page.text) == ids[1:][::-1]
+    timeline = (await client.get("/console/calls/call-P")).text
+    assert [timeline.index(f">{i}<") for i in ids] == sorted(timeline.index(f">{i}<") for i in ids)
+    assert "CRM answered 500 for +*******0123" in timeline
