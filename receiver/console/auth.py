@@ -43,7 +43,8 @@ class Session:
         session's own CSRF token."""
         if self.via == "bearer":
             return True
-        return bool(submitted) and hmac.compare_digest(submitted or "", self.csrf)
+        given = (submitted or "").encode()  # bytes: any text compares, none raises
+        return bool(given) and hmac.compare_digest(given, self.csrf.encode())
 
 
 def fingerprint(token: str) -> str:
