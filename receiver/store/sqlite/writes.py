@@ -8,6 +8,7 @@ import sqlite3
 import time
 
 from receiver.errors import StoreError
+from receiver.events import TERMINAL_TYPES
 from receiver.store import rows
 from receiver.store.records import Claimed, ClaimRequest, Finish, NewEvent, Stored
 
@@ -22,8 +23,33 @@ _INSERT_DELIVERY = (
 )
 
 
+# The call of a new event is known from it on (a call known already moves on: a terminal
+# event ends it once, a later one keeps the first). ``events`` comes back 1 from the row an
+# event inserted, and ``origin`` says whether a follow-up had made it known before.
+_TRACK_CALL = """
+    INSERT INTO calls (call_id, origin, status, stage, events, last_event_type, first_seen_at,
+        last_seen_at, terminal_event_id, updated_at)
+    VALUES (:call_id, 'event', :status, :stage, 1, :type, :at, :at, :terminal, :at)
+    ON CONFLICT (call_id) DO UPDATE SET
+        events = calls.events + 1,
+        last_event_type = excluded.last_event_type,
+        last_seen_at = max(calls.last_seen_at, excluded.last_seen_at),
+        stage = CASE WHEN calls.stage IN ('ended', 'did_not_connect') THEN calls.stage
+            ELSE excluded.stage END,
+        status = CASE WHEN excluded.status = 'ended'
+            AND calls.status IN ('open', 'not_found', 'unreconciled') THEN 'ended'
+            ELSE calls.status END,
+        terminal_event_id = coalesce(calls.terminal_event_id, excluded.terminal_event_id),
+        updated_at = excluded.updated_at
+    RETURNING events = 1 AND origin = 'event'
+"""
+STAGES = {"event_phone_call_ended": "ended", "event_phone_call_did_not_connect": "did_not_connect"}
+"""The stage a terminal event puts its call in; any other event, ``connected``."""
+
+
 def add_event(conn: sqlite3.Connection, event: NewEvent) -> Stored:
-    """Insert the event unless its dedup key is known, and a pending delivery per handler."""
+    """Insert the event unless its dedup key is known, and a pending delivery per handler;
+    track its call."""
     cursor = conn.execute(
         _INSERT_EVENT,
         (event.id, event.dedup_key, event.type, event.call_id, event.received_at,
@@ -39,7 +65,19 @@ def add_event(conn: sqlite3.Connection, event: NewEvent) -> Stored:
             _INSERT_DELIVERY,
             [(seq, event.id, h, event.call_id, now, now, now) for h in event.handlers],
         )
-    return Stored(event.id, False)
+    terminal = event.type in TERMINAL_TYPES
+    [(new_call,)] = conn.execute(
+        _TRACK_CALL,
+        {
+            "call_id": event.call_id,
+            "status": "ended" if terminal else "open",
+            "stage": STAGES.get(event.type, "connected"),
+            "type": event.type,
+            "at": event.received_at,
+            "terminal": event.id if terminal else None,
+        },
+    ).fetchall()
+    return Stored(event.id, False, bool(new_call))
 
 
 _ACTIVE = "('pending', 'running')"
