@@ -34,7 +34,7 @@ async def test_no_answer_asks_for_one_call_back_later(callback_env) -> None:
     [follow_up] = outcome.follow_ups
     assert (follow_up.to_number, follow_up.agent) == ("+15555550123", AGENT)
     assert follow_up.not_before >= before + 600
-    assert follow_up.context == {"callback_of": first.id}
+    assert follow_up.context == {"callback_of": first.id, "callback_reason": "did_not_connect"}
 
 
 async def test_failed_or_cancelled_calls_are_not_called_back(callback_env) -> None:
