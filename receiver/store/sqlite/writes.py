@@ -24,24 +24,24 @@ _INSERT_DELIVERY = (
 
 
 # The call of a new event is known from it on (a call known already moves on: a terminal
-# event ends it once, a later one keeps the first). ``events`` comes back 1 from the row an
-# event inserted, and ``origin`` says whether a follow-up had made it known before.
-_TRACK_CALL = """
+# event ends it once, a later one keeps the first). Most events are of a call known already:
+# an update, and an insert only when it found none (cheaper than an upsert that says which).
+_MOVE_CALL = """
+    UPDATE calls SET
+        events = events + 1,
+        last_event_type = :type,
+        last_seen_at = max(last_seen_at, :at),
+        stage = CASE WHEN stage IN ('ended', 'did_not_connect') THEN stage ELSE :stage END,
+        status = CASE WHEN :status = 'ended' AND status IN ('open', 'not_found', 'unreconciled')
+            THEN 'ended' ELSE status END,
+        terminal_event_id = coalesce(terminal_event_id, :terminal),
+        updated_at = :at
+    WHERE call_id = :call_id
+"""
+_NEW_CALL = """
     INSERT INTO calls (call_id, origin, status, stage, events, last_event_type, first_seen_at,
         last_seen_at, terminal_event_id, updated_at)
     VALUES (:call_id, 'event', :status, :stage, 1, :type, :at, :at, :terminal, :at)
-    ON CONFLICT (call_id) DO UPDATE SET
-        events = calls.events + 1,
-        last_event_type = excluded.last_event_type,
-        last_seen_at = max(calls.last_seen_at, excluded.last_seen_at),
-        stage = CASE WHEN calls.stage IN ('ended', 'did_not_connect') THEN calls.stage
-            ELSE excluded.stage END,
-        status = CASE WHEN excluded.status = 'ended'
-            AND calls.status IN ('open', 'not_found', 'unreconciled') THEN 'ended'
-            ELSE calls.status END,
-        terminal_event_id = coalesce(calls.terminal_event_id, excluded.terminal_event_id),
-        updated_at = excluded.updated_at
-    RETURNING events = 1 AND origin = 'event'
 """
 STAGES = {"event_phone_call_ended": "ended", "event_phone_call_did_not_connect": "did_not_connect"}
 """The stage a terminal event puts its call in; any other event, ``connected``."""
@@ -66,18 +66,18 @@ def add_event(conn: sqlite3.Connection, event: NewEvent) -> Stored:
             [(seq, event.id, h, event.call_id, now, now, now) for h in event.handlers],
         )
     terminal = event.type in TERMINAL_TYPES
-    [(new_call,)] = conn.execute(
-        _TRACK_CALL,
-        {
-            "call_id": event.call_id,
-            "status": "ended" if terminal else "open",
-            "stage": STAGES.get(event.type, "connected"),
-            "type": event.type,
-            "at": event.received_at,
-            "terminal": event.id if terminal else None,
-        },
-    ).fetchall()
-    return Stored(event.id, False, bool(new_call))
+    call = {
+        "call_id": event.call_id,
+        "status": "ended" if terminal else "open",
+        "stage": STAGES.get(event.type, "connected"),
+        "type": event.type,
+        "at": event.received_at,
+        "terminal": event.id if terminal else None,
+    }
+    if conn.execute(_MOVE_CALL, call).rowcount:
+        return Stored(event.id, False)
+    conn.execute(_NEW_CALL, call)
+    return Stored(event.id, False, new_call=True)
 
 
 _ACTIVE = "('pending', 'running')"
