@@ -1,4 +1,5 @@
-"""``python -m bench [intake|dispatch|follow-ups|pg] [OPTIONS]``: one benchmark; intake by default.
+"""``python -m bench [intake|dispatch|follow-ups|pg|calls] [OPTIONS]``: one benchmark (intake
+by default).
 
 Each benchmark's own options follow its name: ``python -m bench dispatch --help``.
 """
@@ -11,6 +12,7 @@ BENCHMARKS = {
     "dispatch": "bench.dispatch",
     "follow-ups": "bench.follow_ups",
     "pg": "bench.pg",
+    "calls": "bench.calls",
 }
 
 args = sys.argv[1:]

@@ -3,8 +3,9 @@
 It answers what the official SDK (``vocode-api`` 0.0.48) asks, in the SDK's shapes, and
 reads requests as Vocode's FastAPI server does: calls (create, get, list newest first, end,
 recording), webhooks (create, get, list, update) and agents (get, list, update, as far as
-attaching a webhook needs). It checks the bearer key, records every create request, can
-misbehave on cue, and can play a call's webhooks to a receiver.
+attaching a webhook needs). It checks the bearer key, records every create request and
+counts the gets of each call, can misbehave on cue, and can play a call's webhooks to a
+receiver (losing the events asked, as Vocode may), the call then reported as it ended.
 
 Example::
 
@@ -16,6 +17,7 @@ Example::
             ...                       # first create: 429; second: created, then no answer
         assert len(fake.created) == 1
         fake.play_call(receiver_url, n_messages=4)
+        lost = fake.play_call(receiver_url, drop=["event_phone_call_ended"]).dropped
 
 From the command line: ``receiver fake-vocode --port 8010 --api-key test-key``, scripted
 over HTTP with ``POST /_fake/faults`` and ``POST /_fake/play``.

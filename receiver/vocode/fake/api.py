@@ -1,8 +1,8 @@
 """The fake Vocode API as a Starlette app: the ``/v1`` endpoints plus ``/_fake/*`` controls.
 
-``/v1/calls/create`` (here, with its scripted faults) and the endpoints of
-:mod:`.endpoints` answer as Vocode's FastAPI server does (bearer key, 401, 404, 422 with
-FastAPI's body), in the official SDK's shapes. The controls, which need no key:
+``/v1/calls/create`` and ``GET /v1/calls`` (here, with their scripted faults) and the
+endpoints of :mod:`.endpoints` answer as Vocode's FastAPI server does (bearer key, 401, 404,
+422 with FastAPI's body), in the official SDK's shapes. The controls, which need no key:
 ``GET|POST|DELETE /_fake/faults``, ``GET /_fake/created``, ``GET /_fake/calls``,
 ``GET /_fake/webhooks``, ``POST /_fake/play``, ``POST /_fake/reset``.
 """
