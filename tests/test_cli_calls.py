@@ -7,7 +7,8 @@ import json
 
 from receiver.calls.synthesize import terminal_event
 from receiver.intake.dedup import canonical, terminal_key
-from receiver.store.records import Lookup, NewEvent
+from receiver.store.call_records import Lookup
+from receiver.store.records import NewEvent
 from receiver.store.sqlite.store import SQLiteStore
 from receiver.vocode.models import Call
 

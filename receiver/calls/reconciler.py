@@ -43,7 +43,7 @@ from receiver.metrics import Metrics
 from receiver.metrics_calls import RECONCILE_OUTCOMES
 from receiver.settings import Settings
 from receiver.store.base import Store
-from receiver.store.records import ClaimedCall, Lookup
+from receiver.store.call_records import ClaimedCall, Lookup
 from receiver.vocode.client import VocodeClient
 from receiver.vocode.models import Call
 

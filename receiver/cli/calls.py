@@ -13,7 +13,8 @@ from rich.table import Table
 
 from receiver.cli.common import run_with_store
 from receiver.store import Store
-from receiver.store.records import CALL_STATUSES, CallRecord, EventRecord
+from receiver.store.call_records import CALL_STATUSES, CallRecord
+from receiver.store.records import EventRecord
 
 _TIMES = ("first_seen_at", "last_seen_at", "next_check_at", "lease_until", "updated_at")
 

@@ -10,11 +10,9 @@ from collections.abc import Callable
 from typing import Protocol
 
 from receiver.errors import StoreError
+from receiver.store.call_records import CallRecord, CallStats, ClaimedCall, Looked, Lookup
 from receiver.store.records import (
-    CallRecord,
-    CallStats,
     Claimed,
-    ClaimedCall,
     DeliveryFilter,
     DeliveryRecord,
     DncEntry,
@@ -25,8 +23,6 @@ from receiver.store.records import (
     FollowUpStats,
     Guards,
     HandlerStats,
-    Looked,
-    Lookup,
     NewEvent,
     Purged,
     Released,

@@ -13,9 +13,9 @@ from __future__ import annotations
 import time
 
 from receiver.events import TERMINAL_TYPES
+from receiver.store.call_records import CallRecord, CallStats, ClaimedCall, Looked, Lookup
 from receiver.store.plan import Execute, Fetch, Plan
 from receiver.store.queries import Queries
-from receiver.store.records import CallRecord, CallStats, ClaimedCall, Looked, Lookup
 
 CALL_COLUMNS = """call_id, origin, status, stage, events, last_event_type, first_seen_at,
     last_seen_at, lookups, next_check_at, lease_until, last_result, terminal_event_id,

@@ -20,13 +20,11 @@ from receiver.errors import InvalidNumber, StoreError
 from receiver.numbers import to_e164
 from receiver.store import calls, deliveries, events, follow_ups, schema
 from receiver.store import purge as purge_plans
+from receiver.store.call_records import CallRecord, CallStats, ClaimedCall, Looked, Lookup
 from receiver.store.plan import Plan
 from receiver.store.queries import Queries
 from receiver.store.records import (
-    CallRecord,
-    CallStats,
     Claimed,
-    ClaimedCall,
     ClaimRequest,
     DeliveryFilter,
     DeliveryRecord,
@@ -38,8 +36,6 @@ from receiver.store.records import (
     FollowUpStats,
     Guards,
     HandlerStats,
-    Looked,
-    Lookup,
     NewEvent,
     Purged,
     Released,

@@ -16,7 +16,8 @@ from starlette.applications import Starlette
 from receiver import Router
 from receiver.delivery.registry import Registry
 from receiver.metrics import Metrics
-from receiver.store.records import CallRecord, DeliveryFilter
+from receiver.store.call_records import CallRecord
+from receiver.store.records import DeliveryFilter
 from receiver.vocode.fake import FakeVocode
 from receiver.vocode.fake.play import PlayRequest, plan_play
 

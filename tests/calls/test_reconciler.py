@@ -14,7 +14,8 @@ from receiver.delivery.registry import Registry
 from receiver.errors import SettingsError
 from receiver.events import Event
 from receiver.service import build_services
-from receiver.store.records import ClaimedCall, DeliveryFilter
+from receiver.store.call_records import ClaimedCall
+from receiver.store.records import DeliveryFilter
 from receiver.vocode.fake import Fault
 
 ENDED = "event_phone_call_ended"

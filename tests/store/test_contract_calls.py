@@ -9,7 +9,8 @@ import json
 import time
 
 from receiver.intake.dedup import terminal_key
-from receiver.store.records import CallStats, Finish, Lookup, NewEvent
+from receiver.store.call_records import CallStats, Lookup
+from receiver.store.records import Finish, NewEvent
 
 ENDED, DID_NOT_CONNECT = "event_phone_call_ended", "event_phone_call_did_not_connect"
 

@@ -122,7 +122,7 @@ VERSIONS: list[Version] = [
     CREATE TABLE calls (
         call_id text PRIMARY KEY,
         origin text NOT NULL,  -- event follow_up
-        status text NOT NULL DEFAULT 'open',  -- see receiver/store/records.py CALL_STATUSES
+        status text NOT NULL DEFAULT 'open',  -- see receiver/store/call_records.py CALL_STATUSES
         stage text NOT NULL,  -- created connected ended did_not_connect
         events integer NOT NULL DEFAULT 0,
         last_event_type text,

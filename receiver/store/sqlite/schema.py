@@ -125,7 +125,7 @@ VERSIONS: list[Version] = [
     CREATE TABLE calls (
         call_id TEXT PRIMARY KEY,
         origin TEXT NOT NULL,  -- event follow_up
-        status TEXT NOT NULL DEFAULT 'open',  -- see receiver/store/records.py CALL_STATUSES
+        status TEXT NOT NULL DEFAULT 'open',  -- see receiver/store/call_records.py CALL_STATUSES
         stage TEXT NOT NULL,  -- created connected ended did_not_connect
         events INTEGER NOT NULL DEFAULT 0,
         last_event_type TEXT,
