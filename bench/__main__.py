@@ -1,5 +1,5 @@
-"""``python -m bench [intake|dispatch|follow-ups|pg|console] [OPTIONS]``: one benchmark (intake
-by default).
+"""``python -m bench [intake|dispatch|follow-ups|pg|console|calls] [OPTIONS]``: one benchmark
+(intake by default).
 
 Each benchmark's own options follow its name: ``python -m bench dispatch --help``.
 """
@@ -13,6 +13,7 @@ BENCHMARKS = {
     "follow-ups": "bench.follow_ups",
     "pg": "bench.pg",
     "console": "bench.console",
+    "calls": "bench.calls",
 }
 
 args = sys.argv[1:]

@@ -1,4 +1,5 @@
-"""Call back a number whose call did not connect — the model follow-up handler for teams.
+"""Call back a number whose call did not connect, or that no human answered — the model
+follow-up handler for teams.
 
 Enable it with ``RECEIVER_HANDLERS=handlers.log:router,handlers.callback:router`` and set:
 
@@ -7,10 +8,13 @@ Enable it with ``RECEIVER_HANDLERS=handlers.log:router,handlers.callback:router`
 - ``CALLBACK_DELAY_SECONDS``: how long to wait before calling back (default 3600);
 - ``CALLBACK_STATUSES``: which telephony statuses earn a call back (default ``no-answer,busy``).
 
-A call that did not connect sends no ``event_phone_call_connected``, so the event carries no
-number: the handler looks the call up with ``ctx.vocode.get_call``. The follow-up it asks for
-is sent once at most, whatever retries happen; if the call back does not connect either, the
-chain-depth guard (``RECEIVER_FOLLOW_UP_MAX_DEPTH``) ends the series.
+Neither a call that did not connect nor one that ended carries the number called, so both
+handlers ask for the call as the Vocode API reports it (``enrich=True``: ``ctx.call``, fetched
+once per event). An ended call is called back when no human was detected on it (a machine
+answered). Either event may be one the receiver synthesised because Vocode's never came
+(``event.synthesized``): it is handled the same. The follow-up is sent once at most, whatever
+retries happen; if the call back fails too, the chain-depth guard
+(``RECEIVER_FOLLOW_UP_MAX_DEPTH``) ends the series.
 """
 
 from __future__ import annotations
@@ -18,9 +22,8 @@ from __future__ import annotations
 import os
 import time
 
-from receiver import Drop, HandlerContext, Retry, Router
-from receiver.errors import VocodeError
-from receiver.events import PhoneCallDidNotConnectEvent
+from receiver import Drop, HandlerContext, Router
+from receiver.events import Event, PhoneCallDidNotConnectEvent, PhoneCallEndedEvent
 
 router = Router("callback")
 
@@ -33,28 +36,35 @@ def _retryable(event: PhoneCallDidNotConnectEvent) -> bool:
     return event.payload.telephony_status in _statuses()
 
 
-@router.on("event_phone_call_did_not_connect", when=_retryable, max_attempts=6, timeout=20)
+@router.on(
+    "event_phone_call_did_not_connect", when=_retryable, max_attempts=6, timeout=20, enrich=True
+)
 async def call_back(event: PhoneCallDidNotConnectEvent, ctx: HandlerContext) -> None:
     """Ask for one follow-up call to the same person, with the same agent, after a delay."""
+    await _call_back(event, ctx, reason="did_not_connect")
+
+
+@router.on("event_phone_call_ended", max_attempts=6, timeout=20, enrich=True)
+async def call_back_unanswered(event: PhoneCallEndedEvent, ctx: HandlerContext) -> None:
+    """An ended call that no human answered: call back as for one that did not connect."""
+    if ctx.call is not None and ctx.call.human_detection_result == "no_human":
+        await _call_back(event, ctx, reason="no_human")
+
+
+async def _call_back(event: Event, ctx: HandlerContext, *, reason: str) -> None:
     agent = os.environ.get("CALLBACK_AGENT")
     from_number = os.environ.get("CALLBACK_FROM_NUMBER")
     if not agent or not from_number:
         raise Drop("CALLBACK_AGENT and CALLBACK_FROM_NUMBER must be set")
-    if ctx.vocode is None:
-        raise Drop("RECEIVER_VOCODE_API_KEY is not set: cannot look the call up")
-    try:
-        call = await ctx.vocode.get_call(event.call_id)
-    except VocodeError as exc:
-        raise Retry(reason=f"cannot look the call up: {exc}") from exc
-    if not call.to_number:
-        raise Drop("the call has no to_number")
+    if ctx.call is None or not ctx.call.to_number:
+        raise Drop("the Vocode API does not know the call, or it has no to_number")
     delay = float(os.environ.get("CALLBACK_DELAY_SECONDS", "3600"))
     await ctx.follow_up(
-        to_number=call.to_number,
+        to_number=ctx.call.to_number,
         from_number=from_number,
         agent=agent,
-        context={"callback_of": event.call_id},
+        context={"callback_of": event.call_id, "callback_reason": reason},
         not_before=time.time() + delay,
         on_no_human_answer="hangup",
     )
-    ctx.log.info("callback_scheduled", in_seconds=delay)
+    ctx.log.info("callback_scheduled", in_seconds=delay, reason=reason)

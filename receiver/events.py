@@ -23,7 +23,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    ValidationInfo,
+    field_validator,
+)
 
 from receiver.payloads import (
     ActionFinishLog,
@@ -63,6 +72,9 @@ HOSTED_EVENT_TYPES: tuple[str, ...] = (
 EVENT_TYPES: tuple[str, ...] = (*HOSTED_EVENT_TYPES, "event_transcript_complete")
 """Every type with a model: the hosted ones, and the self-hosted library's whole transcript."""
 UNKNOWN = "unknown"
+TERMINAL_TYPES: tuple[str, ...] = ("event_phone_call_ended", "event_phone_call_did_not_connect")
+"""The events that end a call: the receiver looks up a call that sent neither
+(``receiver/calls/reconciler.py``), and deduplicates them by call and type."""
 
 _open = ConfigDict(extra="allow", frozen=True)
 
@@ -80,10 +92,35 @@ class Envelope(BaseModel):
     payload: Any = None
 
 
+class Synthesized(BaseModel):
+    """How the receiver made an event Vocode never delivered: ``source`` is where its facts
+    came from (``GET /v1/calls``), ``at`` when it was made (epoch seconds)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: str
+    at: float
+
+
 class Event(Envelope):
-    """The hosted envelope. ``type`` names the event, ``call_id`` the Vocode call."""
+    """The hosted envelope. ``type`` names the event, ``call_id`` the Vocode call.
+
+    ``synthesized`` is None for an event Vocode delivered; for a terminal event the receiver
+    made from the call's state (its own never came), it says so and from where. Only the
+    receiver sets it: a delivery that carries it does not fit (quarantined).
+    """
 
     payload: Payload
+    synthesized: Synthesized | None = Field(default=None, exclude=True)
+
+    @field_validator("synthesized")
+    @classmethod
+    def _set_by_the_receiver_only(
+        cls, value: Synthesized | None, info: ValidationInfo
+    ) -> Synthesized | None:
+        if value is not None and not (info.context or {}).get("stored"):
+            raise ValueError("set by the receiver only, never by a delivery")
+        return value
 
 
 class MessageEvent(Event):
@@ -201,10 +238,18 @@ def normalise(body: Any) -> Any:
     return envelope
 
 
-def validate(envelope: Any) -> Event:
+_STORED = {"stored": True}
+
+
+def validate(envelope: Any, *, stored: bool = False) -> Event:
     """A hosted envelope (already normalised) into its typed model; ``ValidationError`` if
     it does not fit. Intake, the worker and ``receiver events reparse`` all read events
-    through this one function, so they always agree on what fits."""
+    through this one function, so they always agree on what fits.
+
+    ``stored``: the envelope is one the store holds outside quarantine (the worker), so its
+    ``synthesized`` mark is the receiver's own."""
+    if stored:
+        return event_adapter.validate_python(envelope, context=_STORED)
     return event_adapter.validate_python(envelope)
 
 
@@ -217,6 +262,7 @@ __all__ = [
     "EVENT_MODELS",
     "EVENT_TYPES",
     "HOSTED_EVENT_TYPES",
+    "TERMINAL_TYPES",
     "UNKNOWN",
     "ActionEvent",
     "ActionFinishLog",
@@ -245,6 +291,7 @@ __all__ = [
     "RecordingEvent",
     "RecordingPayload",
     "Sender",
+    "Synthesized",
     "TelephonyStatus",
     "Transcript",
     "TranscriptCompleteEvent",

@@ -120,12 +120,15 @@ L = TypeVar("L", bound=ClaimLoop[Any])
 
 
 @contextlib.asynccontextmanager
-async def running(loop: L, store: Store) -> AsyncIterator[L]:
-    """Start ``loop``, woken whenever ``store`` commits work; stop it on exit."""
-    store.on_commit.append(loop.wake)
+async def running(loop: L, store: Store | None) -> AsyncIterator[L]:
+    """Start ``loop``, woken whenever ``store`` commits work (None: by its polls only); stop
+    it on exit."""
+    if store is not None:
+        store.on_commit.append(loop.wake)
     loop.start()
     try:
         yield loop
     finally:
         await loop.stop()
-        store.on_commit.remove(loop.wake)
+        if store is not None:
+            store.on_commit.remove(loop.wake)

@@ -50,6 +50,7 @@ from starlette.responses import JSONResponse, Response
 from receiver import __version__
 from receiver.events import EVENT_TYPES, UNKNOWN
 from receiver.metrics_backlog import BacklogGauges
+from receiver.metrics_calls import CallMetrics
 
 log = structlog.get_logger("receiver.metrics")
 disable_created_metrics()  # type: ignore[no-untyped-call]  # unannotated upstream; no `*_created` series: they double the output and nothing reads them
@@ -105,7 +106,7 @@ INTAKE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.
 HANDLER_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 VOCODE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
-LEASE_KINDS = ("delivery", "follow_up")
+LEASE_KINDS = ("delivery", "follow_up", "call")
 
 
 def status_label(status: int | str | None) -> str:
@@ -128,7 +129,7 @@ def _check(value: str, allowed: Iterable[str], what: str) -> str:
     return value
 
 
-class Metrics(BacklogGauges):
+class Metrics(CallMetrics, BacklogGauges):
     """The service's metrics. One instance per registry; tests pass a fresh registry.
 
     ``process_metrics=False`` leaves out the process, platform and GC collectors.
@@ -189,6 +190,7 @@ class Metrics(BacklogGauges):
             registry=r,
         )
         self._init_backlog(r)
+        self._init_calls(r)
         self.lease_losses = Counter(
             "receiver_lease_losses",
             "Outcomes not recorded because the lease had run out (the work runs again), by "
@@ -294,7 +296,7 @@ class Metrics(BacklogGauges):
             child.inc()
 
     def lease_lost(self, kind: str) -> None:
-        """An outcome came after its lease ran out (``kind``: delivery or follow_up)."""
+        """An outcome came after its lease ran out (``kind``: delivery, follow_up or call)."""
         self.lease_losses.labels(_check(kind, LEASE_KINDS, "lease kind")).inc()
 
     def vocode_call(self, operation: str, status: int | str | None, seconds: float) -> None:

@@ -122,14 +122,21 @@ class BacklogGauges:
         self.follow_ups_pending.set(stats.pending)
         self.follow_ups_held.set(stats.held)
 
+    def set_call_stats(self, stats: Any) -> None:
+        raise NotImplementedError
+
     async def refresh_delivery_stats(
-        self, stats: StatsSource, follow_ups: FollowUpStatsSource | None = None
+        self,
+        stats: StatsSource,
+        follow_ups: FollowUpStatsSource | None = None,
+        calls: FollowUpStatsSource | None = None,
     ) -> bool:
-        """Read ``stats()`` (and ``follow_ups()``) once and set the gauges; on failure keep
-        the old values."""
+        """Read ``stats()`` (and ``follow_ups()``, ``calls()``) once and set the gauges; on
+        failure keep the old values."""
         try:
             result = await stats()
             follow_up_stats = await follow_ups() if follow_ups is not None else None
+            call_stats = await calls() if calls is not None else None
         except Exception:
             self.stats_errors.inc()
             log.warning("delivery_stats_failed", exc_info=True)
@@ -137,6 +144,8 @@ class BacklogGauges:
         self.set_delivery_stats(result)
         if follow_up_stats is not None:
             self.set_follow_up_stats(follow_up_stats)
+        if call_stats is not None:
+            self.set_call_stats(call_stats)
         return True
 
     @contextlib.asynccontextmanager
@@ -145,15 +154,17 @@ class BacklogGauges:
         stats: StatsSource,
         interval: float = 5.0,
         follow_ups: FollowUpStatsSource | None = None,
+        calls: FollowUpStatsSource | None = None,
     ) -> AsyncIterator[None]:
-        """Refresh the backlog gauges every ``interval`` seconds while the block runs.
+        """Refresh the backlog gauges every ``interval`` seconds while the block runs
+        (``calls()`` answers an object with ``open``: ``store.CallStats``).
 
         The first read starts at once, in the background: entering never waits on the store.
         """
 
         async def loop() -> None:
             while True:
-                await self.refresh_delivery_stats(stats, follow_ups)
+                await self.refresh_delivery_stats(stats, follow_ups, calls)
                 await asyncio.sleep(interval)
 
         task = asyncio.create_task(loop(), name="receiver-metrics-refresh")

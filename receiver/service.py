@@ -19,9 +19,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import structlog
+from aiolimiter import AsyncLimiter
 
+from receiver.calls.enrich import Enricher
+from receiver.calls.reconciler import Reconciler
 from receiver.delivery.registry import Registry, load_registry
 from receiver.delivery.worker import Worker
+from receiver.errors import SettingsError
+from receiver.events import TERMINAL_TYPES
 from receiver.follow_ups.sender import Sender
 from receiver.loop import running
 from receiver.metrics import Metrics
@@ -48,6 +53,7 @@ class Services:
     vocode: VocodeClient | None = None  # the Vocode API, when an API key is set
     worker: Worker | None = None  # runs deliveries, when handlers are loaded
     sender: Sender | None = None  # sends follow-up calls, when there is a Vocode client
+    reconciler: Reconciler | None = None  # looks up calls whose terminal event did not come
     retention: Retention | None = None  # purges on a schedule, when RECEIVER_RETENTION_DAYS
     ready_checks: Sequence[ReadyCheck] = ()
     tracing: Tracing = NO_TRACING  # spans, when OTEL_* configures an exporter
@@ -64,7 +70,10 @@ class Services:
                 interval = self.settings.metrics_refresh_seconds
                 await stack.enter_async_context(
                     self.metrics.refreshing(
-                        self.store.delivery_stats, interval, self.store.follow_up_stats
+                        self.store.delivery_stats,
+                        interval,
+                        self.store.follow_up_stats,
+                        self.store.call_stats,
                     )
                 )
                 if self.vocode is not None and self._owns_vocode:
@@ -75,6 +84,8 @@ class Services:
                     await stack.enter_async_context(running(self.sender, self.store))
                 elif self.worker is not None:
                     log.info("follow_ups_not_sent", reason="RECEIVER_VOCODE_API_KEY is not set")
+                if self.reconciler is not None:  # its calls come due with time, not commits
+                    await stack.enter_async_context(running(self.reconciler, None))
                 if self.retention is not None:
                     await stack.enter_async_context(self.retention.running())
                 yield
@@ -127,12 +138,36 @@ def build_services(
         settings, store, metrics, registry, vocode, ready_checks=ready_checks,
         tracing=tracing, _owns_vocode=owns_vocode, _owns_tracing=owns_tracing,
     )  # fmt: skip
-    if workers and len(registry):
+    if not workers:
+        return services
+    # one rate cap for every request the service makes on its own: sends, lookups, enrichment
+    subscribed = settings.subscriptions
+    limiter = AsyncLimiter(settings.follow_up_rate_per_second, 1)
+    enricher = None if vocode is None else Enricher(store, vocode, limiter)
+    _check_enrich(registry, enricher)
+    if len(registry):
         services.worker = Worker(
-            store, registry, settings, metrics=metrics, vocode=vocode, tracing=tracing
+            store, registry, settings, metrics=metrics, vocode=vocode, tracing=tracing,
+            enricher=enricher,
+        )  # fmt: skip
+    if vocode is not None:
+        services.sender = Sender(
+            store, vocode, settings, metrics=metrics, tracing=tracing, limiter=limiter
         )
-    if workers and vocode is not None:
-        services.sender = Sender(store, vocode, settings, metrics=metrics, tracing=tracing)
-    if workers and settings.retention_days is not None:
+    if vocode is not None and settings.reconcile and set(TERMINAL_TYPES) & set(subscribed):
+        services.reconciler = Reconciler(
+            store, vocode, settings, route=registry.route, limiter=limiter, metrics=metrics
+        )
+    if settings.retention_days is not None:
         services.retention = Retention(store, settings.retention_days)
     return services
+
+
+def _check_enrich(registry: Registry, enricher: Enricher | None) -> None:
+    """A handler registered with ``enrich=True`` needs the Vocode API: refuse to start without."""
+    wanting = [name for name, spec in registry.handlers.items() if spec.enrich]
+    if wanting and enricher is None:
+        raise SettingsError(
+            f"RECEIVER_VOCODE_API_KEY: not set, but handler {wanting[0]} is registered with "
+            "enrich=True (it is given the call as the Vocode API answers it)"
+        )

@@ -130,6 +130,11 @@ class Settings(BaseSettings):
     follow_up_lease_seconds: Annotated[float, Field(gt=0)] = 120.0
     default_region: Annotated[str, BeforeValidator(_upper)] | None = None  # e.g. US, GB
 
+    # calls whose terminal event never came: looked up with GET /v1/calls
+    reconcile: bool = True
+    reconcile_after_seconds: Annotated[float, Field(gt=0)] = 900.0
+    reconcile_give_up_hours: Annotated[float, Field(gt=0)] = 24.0
+
     # serving
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8000

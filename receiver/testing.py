@@ -24,9 +24,11 @@ from receiver.delivery.context import HandlerContext
 from receiver.delivery.registry import Registry
 from receiver.delivery.router import Router
 from receiver.delivery.run import run_handler
+from receiver.errors import VocodeError
 from receiver.events import EVENT_TYPES, Event, validate
 from receiver.follow_ups.intent import FollowUpRequest
 from receiver.vocode.client import VocodeClient
+from receiver.vocode.models import Call
 
 
 def sample(event_type: str) -> dict[str, Any]:
@@ -69,8 +71,13 @@ async def run(
     attempt: int = 1,
     vocode: VocodeClient | None = None,
     default_region: str | None = None,
+    call: Call | None = None,
 ) -> list[Outcome]:
     """Run every handler of ``routers`` that ``event`` matches, as the worker would, once.
+
+    A handler registered with ``enrich=True`` gets ``call`` as ``ctx.call``; without one,
+    the call fetched through ``vocode`` (None when there is no client, or the API does not
+    know the call).
 
     Follow-ups are those the handler asked for in a successful run (a failed run records
     none, as in production), their numbers in E.164 (``default_region`` is
@@ -83,6 +90,8 @@ async def run(
     outcomes = []
     for name in registry.route(event):
         spec = registry[name]
+        if spec.enrich and call is None and vocode is not None:
+            call = await _fetch(vocode, event.call_id)
         ctx = HandlerContext(
             event_id=event_id,
             call_id=event.call_id,
@@ -90,7 +99,17 @@ async def run(
             attempt=attempt,
             vocode=vocode,
             default_region=default_region,
+            call=call if spec.enrich else None,
         )
         ran = await run_handler(spec, event, ctx)
         outcomes.append(Outcome(name, ran.kind, ran.error, ran.retry_after, ran.follow_ups))
     return outcomes
+
+
+async def _fetch(vocode: VocodeClient, call_id: str) -> Call | None:
+    try:
+        return await vocode.get_call(call_id)
+    except VocodeError as exc:
+        if exc.status == 404:
+            return None
+        raise

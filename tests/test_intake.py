@@ -685,6 +685,31 @@ async def test_idempotency_header_decides_dedup(client, hook, app, header) -> No
     assert await app.state.services.store.count_events() == 2
 
 
+async def test_a_calls_terminal_event_is_one_event_whatever_its_payload(client, hook, app) -> None:
+    """An ended (or did-not-connect) event is keyed by call and type: another payload or a
+    relay's webhook-id makes no second one; another call or type does."""
+    ended = {"type": "event_phone_call_ended", "call_id": "c1", "payload": {}}
+    first = await post_json(client, hook, {**ended, "payload": {"conversation_minutes": 1.5}})
+    again = await post_json(client, hook, ended, headers={"webhook-id": "msg_9"})
+    other_call = await post_json(client, hook, {**ended, "call_id": "c2"})
+    other_type = await post_json(
+        client, hook, {**ended, "type": "event_phone_call_did_not_connect"}
+    )
+    assert [r.status_code for r in (first, again, other_call, other_type)] == [202, 200, 202, 202]
+    assert again.json() == {"id": first.json()["id"], "duplicate": True}
+    assert await app.state.services.store.count_events() == 3
+
+
+async def test_a_delivery_cannot_claim_to_be_synthesized(client, hook, app) -> None:
+    """Only the receiver marks an event synthesized: a delivery carrying the mark is kept,
+    quarantined, and reaches no handler."""
+    body = {**HUMAN, "synthesized": {"source": "GET /v1/calls", "at": 1.0}}
+    response = await post_json(client, hook, body)
+    assert response.status_code == 202 and response.json()["quarantined"] is True
+    [event] = await app.state.services.store.list_events(quarantined=True)
+    assert [e["loc"] for e in event.quarantine["errors"]] == [["synthesized"]]
+
+
 async def test_overlong_idempotency_key_is_422(client, hook) -> None:
     """An idempotency key over 200 characters is refused rather than stored."""
     response = await post_json(client, hook, HUMAN, headers={"webhook-id": "k" * 201})

@@ -491,10 +491,11 @@ async def test_refreshing_reads_the_follow_up_backlog_too(metrics: Metrics) -> N
 
 
 def test_lease_losses_exist_at_zero_and_count_by_kind(metrics: Metrics) -> None:
-    """Both kinds are exposed at 0 from the start; an unknown kind is a ValueError."""
+    """Every kind is exposed at 0 from the start; an unknown kind is a ValueError."""
     assert value(metrics, "receiver_lease_losses_total", kind="delivery") == 0
     assert value(metrics, "receiver_lease_losses_total", kind="follow_up") == 0
+    assert value(metrics, "receiver_lease_losses_total", kind="call") == 0
     metrics.lease_lost("follow_up")
     assert value(metrics, "receiver_lease_losses_total", kind="follow_up") == 1
     with pytest.raises(ValueError, match="lease kind"):
-        metrics.lease_lost("call")
+        metrics.lease_lost("event")

@@ -53,10 +53,10 @@ class Upgraded:
     def __init__(self, before: Any) -> None:
         self.before = before
 
-    def validate_python(self, value: Any) -> Event:
+    def validate_python(self, value: Any, **options: Any) -> Event:
         if isinstance(value, dict) and value.get("type") == "event_message":
-            return LaterMessageEvent.model_validate(value)
-        return self.before.validate_python(value)
+            return LaterMessageEvent.model_validate(value, **options)
+        return self.before.validate_python(value, **options)
 
 
 @pytest.fixture(autouse=True)

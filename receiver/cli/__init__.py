@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from receiver import __version__
+from receiver.cli.calls import calls
 from receiver.cli.deliveries import deliveries, replay
 from receiver.cli.events import events
 from receiver.cli.fake import fake_vocode
@@ -34,3 +35,4 @@ main.add_command(follow_ups)
 main.add_command(dnc)
 main.add_command(purge)
 main.add_command(webhook)
+main.add_command(calls)

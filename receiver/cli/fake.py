@@ -21,6 +21,11 @@ Script the next create requests, see what was created, play a call's webhooks:
 "retry_after": "2"}}]}}'
     curl {url}/_fake/created
     curl -X POST {url}/_fake/play -d '{{"url": "<the receiver's webhook URL>", "n_messages": 4}}'
+
+Lose events of a played call (GET /v1/calls?id= still reports how it ended), or let a machine
+answer it:
+    curl -X POST {url}/_fake/play -d '{{"url": "...", "drop": ["event_phone_call_ended"]}}'
+    curl -X POST {url}/_fake/play -d '{{"url": "...", "human": false}}'
 """
 
 
@@ -38,7 +43,8 @@ def fake_vocode(host: str, port: int, api_key: str | None) -> None:
     It answers what the official SDK asks, in the SDK's shapes: /v1/calls/create, /v1/calls,
     /v1/calls/list, /v1/calls/end, /v1/calls/recording, /v1/webhooks/create|update|list,
     /v1/webhooks, /v1/agents, /v1/agents/list|update. It is scripted over HTTP:
-    POST /_fake/faults, GET /_fake/created, POST /_fake/play.
+    POST /_fake/faults (of creates, or of gets with "operation": "get_call"), GET
+    /_fake/created, POST /_fake/play (a call's webhooks, "drop" leaving some out).
     """
     import uvicorn
 

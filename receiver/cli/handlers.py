@@ -35,6 +35,7 @@ def handlers(as_json: bool) -> None:
                 "concurrency": spec.concurrency,
                 "when": getattr(spec.when, "__name__", None) if spec.when else None,
                 "sync": not spec.is_async,
+                "enrich": spec.enrich,
                 "source": registry.sources[name],
             }
         )

@@ -22,7 +22,7 @@ from structlog.typing import FilteringBoundLogger
 from receiver.follow_ups.intent import FollowUpRequest, intent_key
 from receiver.numbers import to_e164
 from receiver.vocode.client import VocodeClient
-from receiver.vocode.models import CreateCallRequest
+from receiver.vocode.models import Call, CreateCallRequest
 
 
 @dataclass
@@ -40,6 +40,7 @@ class HandlerContext:
     side_effects: bool = True
     default_region: str | None = None  # RECEIVER_DEFAULT_REGION: numbers without +country code
     trace_context: str | None = None  # this attempt's span (W3C traceparent), when tracing
+    call: Call | None = None  # with enrich=True: the call (None if the API does not know it)
     follow_ups: list[FollowUpRequest] = field(default_factory=list)
 
     def follow_up(

@@ -43,6 +43,7 @@ class HandlerSpec:
     concurrency: int | None = None
     when: Predicate | None = None
     is_async: bool = True
+    enrich: bool = False  # ctx.call: the Call, fetched once per event
 
     def matches(self, event: Event) -> bool:
         """Whether ``event`` gets a delivery for this handler (a raising ``when`` counts as yes)."""
@@ -91,8 +92,12 @@ class Router:
         ordered: bool = True,
         concurrency: int | None = None,
         when: Predicate | None = None,
+        enrich: bool = False,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """Register the decorated function for ``event_types`` (``"*"`` for every type)."""
+        """Register the decorated function for ``event_types`` (``"*"`` for every type).
+
+        With ``enrich``, the handler gets the call as ``GET /v1/calls?id=`` answers it, in
+        ``ctx.call``: fetched once per event whatever the number of such handlers."""
 
         def register(func: Callable[..., Any]) -> Callable[..., Any]:
             full = f"{self.name}.{name or getattr(func, '__name__', 'handler')}"
@@ -107,6 +112,7 @@ class Router:
                     concurrency=concurrency and _positive(full, "concurrency", concurrency),
                     when=when,
                     is_async=inspect.iscoroutinefunction(func),
+                    enrich=enrich,
                 )
             )
             return func

@@ -17,6 +17,7 @@ the call's next event from being due.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
@@ -24,11 +25,13 @@ import structlog
 from pydantic import ValidationError
 
 from receiver.backoff import Backoff
+from receiver.calls.enrich import Enricher
 from receiver.delivery.context import HandlerContext
 from receiver.delivery.recorder import Recorder
 from receiver.delivery.registry import Registry
+from receiver.delivery.router import HandlerSpec
 from receiver.delivery.run import HandlerRun, Outcome, outcome_of, run_handler
-from receiver.errors import StoreError
+from receiver.errors import StoreError, VocodeError, VocodeRateLimited
 from receiver.events import validate
 from receiver.loop import ClaimLoop
 from receiver.metrics import Metrics
@@ -37,6 +40,7 @@ from receiver.store.base import Store
 from receiver.store.records import Claimed
 from receiver.tracing import NO_TRACING, Tracing
 from receiver.vocode.client import VocodeClient
+from receiver.vocode.models import Call
 
 log = structlog.get_logger("receiver.worker")
 
@@ -55,6 +59,7 @@ class Worker(ClaimLoop[Claimed]):
         metrics: Metrics | None = None,
         vocode: VocodeClient | None = None,
         tracing: Tracing = NO_TRACING,
+        enricher: Enricher | None = None,
     ) -> None:
         super().__init__(
             capacity=settings.worker_concurrency,
@@ -66,6 +71,7 @@ class Worker(ClaimLoop[Claimed]):
         self.metrics = metrics if metrics is not None else Metrics.discarding()
         self.vocode = vocode
         self.tracing = tracing
+        self.enricher = enricher  # the Call of handlers registered with enrich=True
         self.backoff = Backoff(settings.retry_base_seconds, settings.retry_cap_seconds)
         self.default_region = settings.default_region
         self.leases = {
@@ -151,10 +157,17 @@ class Worker(ClaimLoop[Claimed]):
             error = "the lease expired on every attempt (did the worker crash?)"
             return Outcome("dead", None, error), None
         try:
-            event = validate(item.envelope)
+            event = validate(item.envelope, stored=True)
         except ValidationError as exc:
             error = f"the stored event no longer validates: {exc.error_count()} errors"
             return Outcome("dead", None, error), None
+        call = None
+        if spec.enrich:
+            try:
+                call = await self._call(spec, item)
+            except (VocodeError, TimeoutError) as exc:
+                run = _not_fetched(exc)
+                return outcome_of(spec, item.attempt, run, self.backoff), run
         ctx = HandlerContext(
             event_id=item.event_id,
             call_id=item.call_id,
@@ -165,6 +178,24 @@ class Worker(ClaimLoop[Claimed]):
             side_effects=item.side_effects,
             default_region=self.default_region,
             trace_context=trace_context,
+            call=call,
         )
         run = await run_handler(spec, event, ctx, self._executor)
         return outcome_of(spec, item.attempt, run, self.backoff), run
+
+    async def _call(self, spec: HandlerSpec, item: Claimed) -> Call | None:
+        """The Call for an ``enrich`` handler, within the handler's timeout (its lease)."""
+        if self.enricher is None:
+            raise VocodeError("enrich=True needs the Vocode API: set RECEIVER_VOCODE_API_KEY")
+        async with asyncio.timeout(spec.timeout):
+            return await self.enricher.call(item.event_id, item.call_id)
+
+
+def _not_fetched(exc: BaseException) -> HandlerRun:
+    """The run of a handler that did not run: the Call it asked for could not be fetched."""
+    if isinstance(exc, TimeoutError):
+        return HandlerRun("error", "TimeoutError: the Call was not fetched in time", None, (), 0.0)
+    error = f"the Call could not be fetched: {exc}"
+    if isinstance(exc, VocodeRateLimited) and exc.retry_after is not None:
+        return HandlerRun("retry", error, exc.retry_after, (), 0.0)
+    return HandlerRun("error", error, None, (), 0.0)

@@ -70,6 +70,7 @@ class Sender(ClaimLoop[ClaimedFollowUp]):
         *,
         metrics: Metrics | None = None,
         tracing: Tracing = NO_TRACING,
+        limiter: AsyncLimiter | None = None,
     ) -> None:
         super().__init__(
             capacity=settings.follow_up_concurrency,
@@ -88,7 +89,8 @@ class Sender(ClaimLoop[ClaimedFollowUp]):
             max_depth=settings.follow_up_max_depth,
         )
         self.backoff = Backoff(settings.retry_base_seconds, settings.retry_cap_seconds)
-        self._limiter = AsyncLimiter(settings.follow_up_rate_per_second, 1)
+        # RECEIVER_FOLLOW_UP_RATE_PER_SECOND, shared with the reconciler and enrichment
+        self._limiter = limiter or AsyncLimiter(settings.follow_up_rate_per_second, 1)
 
     async def _claim(self, free: int) -> tuple[list[ClaimedFollowUp], bool]:
         try:

@@ -3,6 +3,10 @@
 No Vocode event carries an id. The key is the sender's idempotency key when a relay gives one
 (``webhook-id`` / ``Idempotency-Key``), else a digest of (type, call id, canonical payload):
 the same event delivered twice has the same key, and the store's unique constraint decides.
+
+A call ends once: the key of a terminal event (ended, did not connect) is its call and type,
+whatever its payload or headers. The one the receiver synthesised when the event did not come
+(``receiver/calls``) and the real one arriving late are then one event, stored once.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import time
 from collections import deque
 from json.encoder import encode_basestring
 from typing import Any
+
+from receiver.events import TERMINAL_TYPES
 
 # Random id suffixes are read from the OS 1024 at a time: one system call per request let the
 # SQLite writer thread take the GIL from the event loop on every request.
@@ -56,15 +62,21 @@ def envelope_json(dumped: dict[str, Any], payload_json: str) -> str:
 
 CONTENT_KEY = "s:"
 """The prefix of a key that is a digest of the content (a new reading of it gives a new key)."""
+TERMINAL_KEY = "t:"
+"""The prefix of a terminal event's key: a digest of its type and call only."""
+
+
+def terminal_key(type_: str, call_id: str) -> str:
+    """The key of a call's terminal event of ``type_``, received or synthesised."""
+    return TERMINAL_KEY + hashlib.sha256(f"{type_}\n{call_id}".encode()).hexdigest()
 
 
 def dedup_key(type_: str, call_id: str, payload_json: str, header_key: str | None) -> str:
-    """The sender's idempotency key when it gives one, else a digest of what it sent."""
+    """A terminal event's call and type; else the sender's idempotency key when it gives
+    one, else a digest of what it sent."""
+    if type_ in TERMINAL_TYPES:
+        return terminal_key(type_, call_id)
     if header_key:
         return "h:" + header_key
     digest = hashlib.sha256(f"{type_}\n{call_id}\n{payload_json}".encode())
     return CONTENT_KEY + digest.hexdigest()
-
-
-
-

@@ -180,6 +180,8 @@ class Intake:
         if stored.duplicate:
             return 200, {"id": stored.id, "duplicate": True}, "duplicate"
         self.metrics.stored(reading.type)
+        if stored.new_call:
+            self.metrics.call_tracked()
         if reading.quarantine is None:
             return 202, {"id": stored.id}, "accepted"
         self.metrics.quarantined(reading.type)

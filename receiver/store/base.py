@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from receiver.errors import StoreError
+from receiver.store.call_records import CallRecord, CallStats, ClaimedCall, Looked, Lookup
 from receiver.store.records import (
     Claimed,
     DeliveryFilter,
@@ -212,7 +213,8 @@ class Store(Protocol):
         reconcile: bool = False,
     ) -> bool:
         """Record a send's end: created, rejected, held, or pending again (retry). False
-        when the intent is no longer this attempt's."""
+        when the intent is no longer this attempt's. A created call is known (tracked) from
+        then on, in the same write."""
 
     async def list_follow_ups(
         self,
@@ -253,3 +255,31 @@ class Store(Protocol):
 
     async def dnc_list(self) -> list[DncEntry]:
         """(number, reason, added at) for every listed number."""
+
+    # calls -----------------------------------------------------------------------------------
+
+    async def claim_calls(self, limit: int, lease: float, after: float) -> list[ClaimedCall]:
+        """Lease up to ``limit`` open calls to look up: last seen (an event, or their
+        creation) ``after`` seconds ago or more, and due for a check. On PostgreSQL, calls
+        another process holds are skipped; a lease that expired makes its call due again."""
+
+    async def record_lookup(self, lookup: Lookup) -> Looked:
+        """Record what a lookup found, if its lease still holds; with an event, store it
+        and its deliveries once, unless the call has a terminal event already."""
+
+    async def list_calls(self, *, status: str | None = None, limit: int = 50) -> list[CallRecord]:
+        """The calls first seen last come first; optionally only those of one status."""
+
+    async def get_call(self, call_id: str) -> CallRecord | None:
+        """One call, or None."""
+
+    async def call_stats(self) -> CallStats:
+        """How many calls are open."""
+
+    async def call_snapshot(self, event_id: str) -> str | None:
+        """The Call fetched for an event, as JSON (``null``: the API did not know the call);
+        None when none was fetched."""
+
+    async def save_call_snapshot(self, event_id: str, snapshot: str) -> str | None:
+        """Keep ``snapshot`` for the event unless one is kept already; answer the one kept
+        (None if the event is gone)."""

@@ -18,8 +18,9 @@ from typing import TypeVar
 
 from receiver.errors import InvalidNumber, StoreError
 from receiver.numbers import to_e164
-from receiver.store import deliveries, events, follow_ups, schema
+from receiver.store import calls, deliveries, events, follow_ups, schema
 from receiver.store import purge as purge_plans
+from receiver.store.call_records import CallRecord, CallStats, ClaimedCall, Looked, Lookup
 from receiver.store.plan import Plan
 from receiver.store.queries import Queries
 from receiver.store.records import (
@@ -289,3 +290,29 @@ class SqlStore(abc.ABC):
 
     async def dnc_list(self) -> list[DncEntry]:
         return await self._read(follow_ups.dnc_list)
+
+    # calls ------------------------------------------------------------------------------------
+
+    async def claim_calls(self, limit: int, lease: float, after: float) -> list[ClaimedCall]:
+        return await self._write(lambda: calls.claim_calls(self.queries, limit, lease, after))
+
+    async def record_lookup(self, lookup: Lookup) -> Looked:
+        return await self._write(
+            lambda: calls.record_lookup(self.queries, lookup), notify=lookup.event is not None
+        )
+
+    async def list_calls(self, *, status: str | None = None, limit: int = 50) -> list[CallRecord]:
+        return await self._read(lambda: calls.list_calls(status, None, limit))
+
+    async def get_call(self, call_id: str) -> CallRecord | None:
+        found = await self._read(lambda: calls.list_calls(None, call_id, 1))
+        return found[0] if found else None
+
+    async def call_stats(self) -> CallStats:
+        return await self._read(calls.call_stats)
+
+    async def call_snapshot(self, event_id: str) -> str | None:
+        return await self._read(lambda: calls.call_snapshot(event_id))
+
+    async def save_call_snapshot(self, event_id: str, snapshot: str) -> str | None:
+        return await self._write(lambda: calls.save_call_snapshot(event_id, snapshot))

@@ -170,15 +170,17 @@ def purge_chunk(q: Queries, before: float, after_seq: int, batch: int) -> Plan[r
 
     A delivery finishes after its event arrived, so walking the old events finds every
     finished delivery to delete, through the ``(event_seq, handler)`` index: deliveries need
-    no index on their status for it. The walk ends at events newer than ``before``.
+    no index on their status for it. The walk ends at events newer than ``before``. A call
+    is forgotten with its last event.
     """
     chunk = yield Fetch(
-        "SELECT seq, received_at FROM events WHERE seq > :after ORDER BY seq LIMIT :limit",
+        "SELECT seq, received_at, call_id FROM events WHERE seq > :after ORDER BY seq"
+        " LIMIT :limit",
         {"after": after_seq, "limit": batch},
     )
     if not chunk:
         return rows.PurgeStep(0, 0, None)
-    old = [seq for seq, received_at in chunk if received_at < before]
+    old = [seq for seq, received_at, _ in chunk if received_at < before]
     deliveries = yield Execute(
         f"DELETE FROM deliveries WHERE {q.any_of('event_seq', 'seqs', 'bigint')}"
         f" AND status IN {FINISHED} AND next_attempt_at < :before",
@@ -190,5 +192,19 @@ def purge_chunk(q: Queries, before: float, after_seq: int, batch: int) -> Plan[r
         " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = events.seq)",
         {"seqs": old},
     )
+    if events:
+        calls = sorted({call_id for _, received_at, call_id in chunk if received_at < before})
+        yield from forget_calls(q, calls, before)
     go_on = None if len(old) < len(chunk) else chunk[-1][0]
     return rows.PurgeStep(deliveries, events, go_on)
+
+
+def forget_calls(q: Queries, call_ids: list[str], before: float) -> Plan[None]:
+    """Forget the calls of ``call_ids`` last seen before ``before`` that no event is left of."""
+    if call_ids:
+        yield Execute(
+            f"DELETE FROM calls WHERE {q.any_of('call_id', 'calls', 'text')}"
+            " AND last_seen_at < :before"
+            " AND NOT EXISTS (SELECT 1 FROM events e WHERE e.call_id = calls.call_id)",
+            {"calls": call_ids, "before": before},
+        )

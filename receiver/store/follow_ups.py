@@ -7,6 +7,7 @@ import time
 from collections import Counter
 
 from receiver.store import rows
+from receiver.store.calls import track_created
 from receiver.store.plan import Execute, Fetch, Plan, where_sql
 from receiver.store.queries import Queries
 from receiver.store.records import (
@@ -111,6 +112,8 @@ def complete_follow_up(
             "now": now,
         },
     )
+    if changed == 1 and status == "created" and vocode_call_id:
+        yield from track_created(q, vocode_call_id, now)
     return bool(changed == 1)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from receiver.store.events import FINISHED
+from receiver.store.events import FINISHED, forget_calls
 from receiver.store.plan import Execute, Fetch, Plan
 from receiver.store.queries import Queries
 from receiver.store.records import Purged
@@ -26,15 +26,17 @@ def _params(before: float) -> dict[str, float]:
 
 
 def follow_ups_chunk(q: Queries, before: float, batch: int) -> Plan[int]:
-    """Delete up to ``batch`` finished intents last changed before ``before``."""
+    """Delete up to ``batch`` finished intents last changed before ``before`` (and the calls
+    they created that no event is left of)."""
     params = {**_params(before), "limit": batch}
-    found = yield Fetch(f"SELECT key {_FOLLOW_UPS} LIMIT :limit", params)
+    found = yield Fetch(f"SELECT key, vocode_call_id {_FOLLOW_UPS} LIMIT :limit", params)
     if not found:
         return 0
     deleted: int = yield Execute(
         f"DELETE FROM follow_ups WHERE {q.any_of('key', 'keys', 'text')}",
-        {"keys": [key for (key,) in found]},
+        {"keys": [key for key, _ in found]},
     )
+    yield from forget_calls(q, sorted({c for _, c in found if c is not None}), before)
     return deleted
 
 

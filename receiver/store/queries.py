@@ -47,6 +47,12 @@ class Queries(Protocol):
     lock_numbers: str
     """Serialises claims to the same ``:numbers`` until the transaction ends."""
 
+    calls_due: str
+    """Up to ``:limit`` open calls last seen ``:after`` seconds ago or more whose next check
+    and lease are due, locked for this transaction: (call_id, lookups, last_seen_at, stage)."""
+    lock_call: str
+    """Serialises writes about one call (``:call_id``) with intake's until the transaction ends."""
+
     def any_of(self, column: str, param: str, sql_type: str) -> str:
         """``column`` is one of the list parameter ``param`` (of ``sql_type`` elements)."""
         ...

@@ -61,10 +61,12 @@ class NewEvent:
 
 @dataclass(frozen=True, slots=True)
 class Stored:
-    """What :meth:`Store.add_event` answers: the event's id and whether it was known already."""
+    """What :meth:`Store.add_event` answers: the event's id, whether it was known already,
+    and whether it made its call known (the first event of a call the receiver tracks)."""
 
     id: str
     duplicate: bool
+    new_call: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,3 +318,4 @@ class FollowUpClaim:
 
 DncEntry = tuple[str, str | None, float]
 """(number, reason, added at) of one do-not-call entry."""
+

@@ -183,6 +183,7 @@ class Call(BaseModel):
     do_not_call_result: bool | None = None
     telephony_id: str | None = None
     telephony_provider: str | None = None
+    telephony_metadata: dict[str, Any] | None = None  # Twilio's: call_sid, call_status, ...
     agent_phone_number: str | None = None
     start_time: datetime | None = None  # sent as ISO 8601 in a Call, as seconds in a page
     end_time: datetime | None = None

@@ -26,6 +26,7 @@ from vocode.types import (
     TransferCallAction,
     TransferCallActionParams,
     TransferCallConfig,
+    TwilioTelephonyMetadata,
     Undefined,
     VocodeVoice,
     Webhook,
@@ -88,6 +89,21 @@ def test_a_played_call_still_parses(fake: FakeVocode, sdk: Vocode, free_port: in
     assert played.transcript.count("\n") == 1
     assert isinstance(played.start_time, str) and isinstance(played.end_time, str)
     assert b"".join(sdk.calls.get_recording(id=call.id))[:4] == b"RIFF"
+
+
+def test_a_call_that_did_not_connect_parses_with_its_telephony_status(
+    fake: FakeVocode, sdk: Vocode, free_port: int
+) -> None:
+    """A played call that did not connect is in error, its Twilio metadata saying why."""
+    call = sdk.calls.create_call(**NUMBERS, agent=SEED_AGENT_ID)
+    fake.play_call(
+        f"http://127.0.0.1:{free_port}/nowhere", call_id=call.id, did_not_connect=True,
+        telephony_status="busy",
+    )  # fmt: skip
+    played = sdk.calls.get_call(id=call.id)
+    assert (played.status, played.stage_outcome) == ("error", "call_did_not_connect")
+    assert isinstance(played.telephony_metadata, TwilioTelephonyMetadata)
+    assert played.telephony_metadata.call_status == "busy"
 
 
 def test_a_page_of_calls_parses_as_the_sdks_page(sdk: Vocode) -> None:

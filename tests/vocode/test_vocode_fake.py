@@ -9,9 +9,9 @@ import httpx
 import pytest
 from click.testing import Result
 
-from receiver.errors import VocodeRateLimited
+from receiver.errors import VocodeError, VocodeRateLimited, VocodeServerError
 from receiver.vocode import VocodeClient
-from receiver.vocode.fake import FakeVocode
+from receiver.vocode.fake import FakeVocode, Fault
 from receiver.vocode.fake.samples import load_sample
 
 LIFE = [
@@ -99,6 +99,59 @@ def test_play_did_not_connect_over_http(
     assert answer["ok"] is True
     assert [d["type"] for d in answer["deliveries"]] == ["event_phone_call_did_not_connect"]
     assert stored_types(cli, answer["call_id"]) == ["event_phone_call_did_not_connect"]
+
+
+def test_play_drops_the_events_asked_and_the_call_still_ends(
+    fake: FakeVocode, receiver_url: str, cli: Callable[..., Result]
+) -> None:
+    """`drop` leaves events out (listed, to post later); GET /v1/calls still reports the
+    call ended, though the fake never created it."""
+    result = fake.play_call(receiver_url, n_messages=1, drop=["event_phone_call_ended"])
+    assert result.ok and [d["type"] for d in result.dropped] == ["event_phone_call_ended"]
+    assert "event_phone_call_ended" not in [d.type for d in result.deliveries]
+    assert sorted(stored_types(cli, result.call_id)) == sorted(
+        ["event_phone_call_connected", "event_message", "event_transcript", "event_recording"]
+    )
+    [call] = [c for c in fake.calls if c.id == result.call_id]
+    assert (call.status, call.stage, call.telephony_metadata["call_status"]) == (
+        "ended", "picked_up", "completed",
+    )  # fmt: skip
+
+
+def test_play_over_http_drops_and_plays_a_machine_answer(fake: FakeVocode, api_key: str) -> None:
+    """POST /_fake/play with human false plays connected, no_human, ended (here, ended
+    dropped); the call reports no human; an unknown type to drop is 422."""
+    ended = ["event_phone_call_ended"]
+    body = {"url": "http://127.0.0.1:9/nowhere", "human": False, "drop": ended}
+    answer = httpx.post(f"{fake.url}/_fake/play", json=body, timeout=30).json()
+    assert [d["type"] for d in answer["deliveries"]] == [
+        "event_phone_call_connected", "event_human_detection",
+    ]  # fmt: skip
+    assert [d["type"] for d in answer["dropped"]] == ["event_phone_call_ended"]
+    auth = {"authorization": f"Bearer {api_key}"}
+    call = httpx.get(f"{fake.url}/v1/calls", params={"id": answer["call_id"]}, headers=auth).json()
+    assert (call["status"], call["human_detection_result"], call["stage_outcome"]) == (
+        "ended", "no_human", "human_unanswered",
+    )  # fmt: skip
+    bad = httpx.post(f"{fake.url}/_fake/play", json={**body, "drop": ["event_nope"]})
+    assert bad.status_code == 422
+
+
+async def test_gets_of_a_call_are_counted_and_take_their_own_faults(
+    fake: FakeVocode, vocode: VocodeClient
+) -> None:
+    """A fault scripted for get_call answers the next GET /v1/calls (not a create); every
+    GET is counted per id, a 404 too."""
+    call = await vocode.create_call(load_sample("request_create_call"))
+    fake.inject(Fault.answer(503, operation="get_call"))
+    await vocode.create_call(load_sample("request_create_call"))  # not the get's fault
+    with pytest.raises(VocodeServerError):
+        await vocode.get_call(call.id)
+    assert (await vocode.get_call(call.id)).id == call.id
+    with pytest.raises(VocodeError) as caught:
+        await vocode.get_call("nobody")
+    assert caught.value.status == 404
+    assert fake.lookups == {call.id: 2, "nobody": 1}
 
 
 def test_created_shows_what_each_request_carried(fake: FakeVocode, api_key: str) -> None:

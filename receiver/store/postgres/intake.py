@@ -6,6 +6,10 @@ storing it), and the ids of those are read back afterwards. Rows are inserted in
 order so that two receivers' batches holding the same keys cannot deadlock; sequence numbers
 are drawn first, in arrival order, so ``seq`` still orders each call's events as they came.
 
+The same statement makes each call of the batch known (``calls``), or moves it on: its
+events counted, its last one noted, its stage and status set by a terminal event (the first
+one stays). The calls the statement made known come back, for the tracked-calls metric.
+
 A batch first takes a transaction-level advisory lock per call it holds events of (in one
 order for every batch, so batches cannot deadlock on them), and draws its sequence numbers
 only then. Two batches with events of one call (two receivers, or one receiver's two writes
@@ -17,11 +21,13 @@ one the call's head while the later one runs.
 from __future__ import annotations
 
 from receiver.errors import StoreError
+from receiver.events import TERMINAL_TYPES
 from receiver.store.postgres.batch import Connection
 from receiver.store.records import NewEvent, Stored
 
 CHANNEL = "receiver_deliveries"  # NOTIFY'd when deliveries become due
 NOW = "extract(epoch FROM clock_timestamp())::float8"
+_ENDS = "('" + "', '".join(TERMINAL_TYPES) + "')"
 
 _INSERT = f"""
 WITH input AS (
@@ -45,7 +51,34 @@ WITH input AS (
            envelope::json, raw, trace_context, quarantine::json
     FROM numbered ORDER BY dedup_key
     ON CONFLICT (dedup_key) DO NOTHING
-    RETURNING seq, id, dedup_key, call_id
+    RETURNING seq, id, dedup_key, call_id, type, received_at
+), batch_calls AS (  -- what each call's new events say: how many, the last, the first terminal
+    SELECT call_id, count(*) AS n, min(received_at) AS first, max(received_at) AS at,
+        (array_agg(type ORDER BY seq DESC))[1] AS last_type,
+        (array_agg(id ORDER BY seq) FILTER (WHERE type IN {_ENDS}))[1] AS terminal_id,
+        (array_agg(type ORDER BY seq) FILTER (WHERE type IN {_ENDS}))[1] AS terminal_type
+    FROM inserted GROUP BY call_id
+), tracked AS (  -- rows in call order; each call's lock is held already (locked)
+    INSERT INTO calls (call_id, origin, status, stage, events, last_event_type, first_seen_at,
+                       last_seen_at, terminal_event_id, updated_at)
+    SELECT c.call_id, 'event', CASE WHEN c.terminal_id IS NULL THEN 'open' ELSE 'ended' END,
+        CASE c.terminal_type WHEN 'event_phone_call_ended' THEN 'ended'
+            WHEN 'event_phone_call_did_not_connect' THEN 'did_not_connect'
+            ELSE 'connected' END,
+        c.n, c.last_type, c.first, c.at, c.terminal_id, c.at
+    FROM batch_calls c ORDER BY c.call_id
+    ON CONFLICT (call_id) DO UPDATE SET
+        events = calls.events + excluded.events,
+        last_event_type = excluded.last_event_type,
+        last_seen_at = greatest(calls.last_seen_at, excluded.last_seen_at),
+        stage = CASE WHEN calls.stage IN ('ended', 'did_not_connect') THEN calls.stage
+            ELSE excluded.stage END,
+        status = CASE WHEN excluded.status = 'ended'
+            AND calls.status IN ('open', 'not_found', 'unreconciled') THEN 'ended'
+            ELSE calls.status END,
+        terminal_event_id = coalesce(calls.terminal_event_id, excluded.terminal_event_id),
+        updated_at = excluded.updated_at
+    RETURNING call_id, xmax = 0 AS made
 ), delivered AS (
     INSERT INTO deliveries (event_seq, event_id, handler, call_id, next_attempt_at,
                             created_at, updated_at)
@@ -57,8 +90,9 @@ WITH input AS (
 ), notified AS (  -- wakes every LISTENing worker when this statement commits
     SELECT pg_notify('{CHANNEL}', '') FROM (SELECT 1 FROM delivered LIMIT 1) AS any_delivery
 )
-SELECT id, dedup_key FROM inserted
-UNION ALL SELECT NULL, NULL FROM notified
+SELECT id, dedup_key, NULL AS new_call FROM inserted
+UNION ALL SELECT NULL, NULL, NULL FROM notified
+UNION ALL SELECT NULL, NULL, call_id FROM tracked WHERE made
 """
 _KNOWN = "SELECT dedup_key, id FROM events WHERE dedup_key = any($1::text[])"
 
@@ -87,6 +121,7 @@ async def insert_events(conn: Connection, events: list[NewEvent]) -> list[object
         _INSERT, *columns, [p[0] for p in pairs], [p[1] for p in pairs], traces, quarantines
     )
     ids = {row["dedup_key"]: row["id"] for row in rows if row["id"] is not None}
+    new_calls = {row["new_call"] for row in rows if row["new_call"] is not None}
     missing = [key for key in first if key not in ids]
     if missing:  # stored before (their rows were committed when ON CONFLICT looked)
         ids.update({row["dedup_key"]: row["id"] for row in await conn.fetch(_KNOWN, missing)})
@@ -95,8 +130,11 @@ async def insert_events(conn: Connection, events: list[NewEvent]) -> list[object
         known = ids.get(event.dedup_key)
         if known is None:  # stored by someone else and purged since: let the sender retry
             out.append(StoreError("a duplicate of an event being purged; retry"))
-        else:
-            out.append(Stored(known, known != event.id))
+        elif known != event.id:
+            out.append(Stored(known, True))
+        else:  # the first event of each call the batch made known says so
+            out.append(Stored(known, False, event.call_id in new_calls))
+            new_calls.discard(event.call_id)
     return out
 
 

@@ -63,6 +63,14 @@ class PostgresQueries:
         SELECT count(pg_advisory_xact_lock(hashtextextended('receiver.number:' || n, 0)))
         FROM (SELECT n FROM unnest(:numbers::text[]) AS n ORDER BY n OFFSET 0) numbers"""
 
+    # through calls_open; a call's lock is the one intake's batches take (postgres/intake.py)
+    calls_due = f"""
+        SELECT call_id, lookups, last_seen_at, stage FROM calls
+        WHERE status = 'open' AND last_seen_at <= {NOW} - :after
+            AND coalesce(next_check_at, 0) <= {NOW} AND coalesce(lease_until, 0) <= {NOW}
+        ORDER BY last_seen_at LIMIT :limit FOR UPDATE SKIP LOCKED"""
+    lock_call = "SELECT pg_advisory_xact_lock(hashtextextended('receiver.call:' || :call_id, 0))"
+
     def any_of(self, column: str, param: str, sql_type: str) -> str:
         return f"{column} = any(:{param}::{sql_type}[])"
 

@@ -122,4 +122,31 @@ VERSIONS: list[Version] = [
     CREATE INDEX follow_ups_origin ON follow_ups (call_id, created_at)
     """,
     ),
+    # 8: the calls the receiver knows, and the Call fetched for an event (as SQLite's 7).
+    # Intake rewrites a call's row at each batch with its events: the fill factor leaves
+    # room on the page for that
+    Version(
+        "the calls the receiver knows, and the Call fetched for an event",
+        """
+    CREATE TABLE calls (
+        call_id text PRIMARY KEY,
+        origin text NOT NULL,  -- event follow_up
+        status text NOT NULL DEFAULT 'open',  -- see receiver/store/call_records.py CALL_STATUSES
+        stage text NOT NULL,  -- created connected ended did_not_connect
+        events integer NOT NULL DEFAULT 0,
+        last_event_type text,
+        first_seen_at double precision NOT NULL,
+        last_seen_at double precision NOT NULL,  -- its last event, or its creation
+        lookups integer NOT NULL DEFAULT 0,  -- lookups made, the fencing token of a lease
+        next_check_at double precision,
+        lease_until double precision,
+        last_result text,
+        terminal_event_id text,
+        updated_at double precision NOT NULL
+    ) WITH (fillfactor = 80);
+    CREATE INDEX calls_open ON calls (last_seen_at) WHERE status = 'open';
+    CREATE INDEX calls_first_seen ON calls (first_seen_at);
+    ALTER TABLE events ADD COLUMN call_snapshot json
+    """,
+    ),
 ]

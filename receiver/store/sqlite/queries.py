@@ -54,6 +54,13 @@ class SQLiteQueries:
         ORDER BY next_attempt_at LIMIT :limit"""
     lock_numbers = "SELECT :numbers"
 
+    calls_due = """
+        SELECT call_id, lookups, last_seen_at, stage FROM calls
+        WHERE status = 'open' AND last_seen_at <= :now - :after
+            AND coalesce(next_check_at, 0) <= :now AND coalesce(lease_until, 0) <= :now
+        ORDER BY last_seen_at LIMIT :limit"""
+    lock_call = "SELECT :call_id"
+
     def any_of(self, column: str, param: str, sql_type: str) -> str:
         return f"{column} IN (SELECT value FROM json_each(:{param}))"
 

@@ -125,4 +125,33 @@ VERSIONS: list[Version] = [
     CREATE INDEX follow_ups_origin ON follow_ups (call_id, created_at)
     """,
     ),
+    # 8: the calls the receiver knows (from their events, or created by a follow-up), each
+    # with its last known stage, so that one whose terminal event never came can be looked
+    # up (receiver/calls/reconciler.py); and the Call a handler with enrich=True was given,
+    # fetched once per event. calls_open holds the calls still waiting: intake's update of
+    # a call's last event costs the others nothing
+    Version(
+        "the calls the receiver knows, and the Call fetched for an event",
+        """
+    CREATE TABLE calls (
+        call_id TEXT PRIMARY KEY,
+        origin TEXT NOT NULL,  -- event follow_up
+        status TEXT NOT NULL DEFAULT 'open',  -- see receiver/store/call_records.py CALL_STATUSES
+        stage TEXT NOT NULL,  -- created connected ended did_not_connect
+        events INTEGER NOT NULL DEFAULT 0,
+        last_event_type TEXT,
+        first_seen_at REAL NOT NULL,
+        last_seen_at REAL NOT NULL,  -- its last event, or its creation
+        lookups INTEGER NOT NULL DEFAULT 0,  -- lookups made, the fencing token of a lease
+        next_check_at REAL,
+        lease_until REAL,
+        last_result TEXT,
+        terminal_event_id TEXT,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX calls_open ON calls (last_seen_at) WHERE status = 'open';
+    CREATE INDEX calls_first_seen ON calls (first_seen_at);
+    ALTER TABLE events ADD COLUMN call_snapshot TEXT
+    """,
+    ),
 ]

@@ -8,6 +8,7 @@ import sqlite3
 import time
 
 from receiver.errors import StoreError
+from receiver.events import TERMINAL_TYPES
 from receiver.store import rows
 from receiver.store.records import Claimed, ClaimRequest, Finish, NewEvent, Stored
 
@@ -22,8 +23,33 @@ _INSERT_DELIVERY = (
 )
 
 
+# The call of a new event is known from it on (a call known already moves on: a terminal
+# event ends it once, a later one keeps the first). Most events are of a call known already:
+# an update, and an insert only when it found none (cheaper than an upsert that says which).
+_MOVE_CALL = """
+    UPDATE calls SET
+        events = events + 1,
+        last_event_type = :type,
+        last_seen_at = max(last_seen_at, :at),
+        stage = CASE WHEN stage IN ('ended', 'did_not_connect') THEN stage ELSE :stage END,
+        status = CASE WHEN :status = 'ended' AND status IN ('open', 'not_found', 'unreconciled')
+            THEN 'ended' ELSE status END,
+        terminal_event_id = coalesce(terminal_event_id, :terminal),
+        updated_at = :at
+    WHERE call_id = :call_id
+"""
+_NEW_CALL = """
+    INSERT INTO calls (call_id, origin, status, stage, events, last_event_type, first_seen_at,
+        last_seen_at, terminal_event_id, updated_at)
+    VALUES (:call_id, 'event', :status, :stage, 1, :type, :at, :at, :terminal, :at)
+"""
+STAGES = {"event_phone_call_ended": "ended", "event_phone_call_did_not_connect": "did_not_connect"}
+"""The stage a terminal event puts its call in; any other event, ``connected``."""
+
+
 def add_event(conn: sqlite3.Connection, event: NewEvent) -> Stored:
-    """Insert the event unless its dedup key is known, and a pending delivery per handler."""
+    """Insert the event unless its dedup key is known, and a pending delivery per handler;
+    track its call."""
     cursor = conn.execute(
         _INSERT_EVENT,
         (event.id, event.dedup_key, event.type, event.call_id, event.received_at,
@@ -39,7 +65,19 @@ def add_event(conn: sqlite3.Connection, event: NewEvent) -> Stored:
             _INSERT_DELIVERY,
             [(seq, event.id, h, event.call_id, now, now, now) for h in event.handlers],
         )
-    return Stored(event.id, False)
+    terminal = event.type in TERMINAL_TYPES
+    call = {
+        "call_id": event.call_id,
+        "status": "ended" if terminal else "open",
+        "stage": STAGES.get(event.type, "connected"),
+        "type": event.type,
+        "at": event.received_at,
+        "terminal": event.id if terminal else None,
+    }
+    if conn.execute(_MOVE_CALL, call).rowcount:
+        return Stored(event.id, False)
+    conn.execute(_NEW_CALL, call)
+    return Stored(event.id, False, new_call=True)
 
 
 _ACTIVE = "('pending', 'running')"

@@ -3,8 +3,9 @@
 It answers what the official SDK (``vocode-api`` 0.0.48) asks, in the SDK's shapes, and
 reads requests as Vocode's FastAPI server does: calls (create, get, list newest first, end,
 recording), webhooks (create, get, list, update) and agents (get, list, update, as far as
-attaching a webhook needs). It checks the bearer key, records every create request, can
-misbehave on cue, and can play a call's webhooks to a receiver.
+attaching a webhook needs). It checks the bearer key, records every create request and
+counts the gets of each call, can misbehave on cue, and can play a call's webhooks to a
+receiver (losing the events asked, as Vocode may), the call then reported as it ended.
 
 Example::
 
@@ -16,6 +17,7 @@ Example::
             ...                       # first create: 429; second: created, then no answer
         assert len(fake.created) == 1
         fake.play_call(receiver_url, n_messages=4)
+        lost = fake.play_call(receiver_url, drop=["event_phone_call_ended"]).dropped
 
 From the command line: ``receiver fake-vocode --port 8010 --api-key test-key``, scripted
 over HTTP with ``POST /_fake/faults`` and ``POST /_fake/play``.
@@ -26,9 +28,9 @@ from __future__ import annotations
 from typing import Any
 
 from receiver.vocode.client import VocodeClient
-from receiver.vocode.fake.api import FakeApi, PlayRequest, plan_play
+from receiver.vocode.fake.api import FakeApi
 from receiver.vocode.fake.faults import Fault
-from receiver.vocode.fake.play import PlayResult, post_events
+from receiver.vocode.fake.play import PlayRequest, PlayResult, plan_play, post_events
 from receiver.vocode.fake.requests import AgentParams, CreateCallBody
 from receiver.vocode.fake.server_thread import ServerThread
 from receiver.vocode.fake.shapes import SEED_AGENT_ID
@@ -95,9 +97,15 @@ class FakeVocode:
         return self.state.add_agent(AgentParams.model_validate(params) if params else None)
 
     def inject(self, *faults: Fault, times: int = 1) -> None:
-        """Script the next create requests: one fault per request, in order (``times``
-        repeats the whole sequence). Requests beyond the script behave normally."""
+        """Script the next create requests (or gets of a call, for a fault with
+        ``operation="get_call"``): one fault per request, in order (``times`` repeats the
+        whole sequence). Requests beyond the script behave normally."""
         self.state.add_faults(list(faults), times)
+
+    @property
+    def lookups(self) -> dict[str, int]:
+        """How many times each call was read with ``GET /v1/calls?id=``."""
+        return self.state.lookups()
 
     @property
     def pending_faults(self) -> list[Fault]:
@@ -120,11 +128,15 @@ class FakeVocode:
         n_messages: int = 4,
         did_not_connect: bool = False,
         telephony_status: str = "no-answer",
+        human: bool = True,
+        drop: list[str] | tuple[str, ...] = (),
         headers: dict[str, str] | None = None,
     ) -> PlayResult:
         """POST a call's life as webhooks to ``receiver_url`` (the full webhook URL, token
         included) and return each delivery's status. A ``call_id`` the fake created lends
-        its numbers and is marked ended (or failed, with ``did_not_connect``)."""
+        its numbers; the call is then ended (or failed, with ``did_not_connect``), as
+        ``GET /v1/calls?id=`` reports. ``human`` False: a machine answered. The event types
+        in ``drop`` are not posted (``PlayResult.dropped`` holds them, to post late)."""
         request = PlayRequest(
             url=receiver_url,
             call_id=call_id,
@@ -133,7 +145,9 @@ class FakeVocode:
             n_messages=n_messages,
             did_not_connect=did_not_connect,
             telephony_status=telephony_status,
+            human=human,
+            drop=list(drop),
             headers=headers,
         )
-        call_id, events = plan_play(self.state, request)
-        return post_events(receiver_url, call_id, events, headers=headers)
+        call_id, events, dropped = plan_play(self.state, request)
+        return post_events(receiver_url, call_id, events, headers=headers, dropped=dropped)

@@ -1,8 +1,8 @@
 """The fake Vocode API as a Starlette app: the ``/v1`` endpoints plus ``/_fake/*`` controls.
 
-``/v1/calls/create`` (here, with its scripted faults) and the endpoints of
-:mod:`.endpoints` answer as Vocode's FastAPI server does (bearer key, 401, 404, 422 with
-FastAPI's body), in the official SDK's shapes. The controls, which need no key:
+``/v1/calls/create`` and ``GET /v1/calls`` (here, with their scripted faults) and the
+endpoints of :mod:`.endpoints` answer as Vocode's FastAPI server does (bearer key, 401, 404,
+422 with FastAPI's body), in the official SDK's shapes. The controls, which need no key:
 ``GET|POST|DELETE /_fake/faults``, ``GET /_fake/created``, ``GET /_fake/calls``,
 ``GET /_fake/webhooks``, ``POST /_fake/play``, ``POST /_fake/reset``.
 """
@@ -14,12 +14,10 @@ import contextlib
 import functools
 import socket
 import struct
-import time
-import uuid
 from typing import Any
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -29,63 +27,12 @@ from starlette.types import Receive, Scope, Send
 from receiver.vocode.fake import endpoints
 from receiver.vocode.fake.faults import Fault
 from receiver.vocode.fake.http import Refused, check_key, error, parse_body
-from receiver.vocode.fake.play import SECONDS_PER_MESSAGE, call_life, post_events_async
+from receiver.vocode.fake.play import PlayRequest, plan_play, post_events_async
 from receiver.vocode.fake.requests import CreateCallBody
-from receiver.vocode.fake.samples import load_sample
 from receiver.vocode.fake.state import FakeState, NotFound
 
 log = structlog.get_logger("receiver.vocode.fake")
 _faults_adapter = TypeAdapter(list[Fault])
-
-
-class PlayRequest(BaseModel):
-    """What to play: a call's webhooks, posted to ``url``. Unset numbers come from the
-    fake's record of ``call_id`` when it has one, else from the samples."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    url: str
-    call_id: str | None = None
-    to_number: str | None = None
-    from_number: str | None = None
-    n_messages: int = Field(4, ge=0, le=1000)
-    did_not_connect: bool = False
-    telephony_status: str = "no-answer"
-    headers: dict[str, str] | None = None
-
-
-def plan_play(state: FakeState, req: PlayRequest) -> tuple[str, list[dict[str, Any]]]:
-    """The call id and webhook bodies for ``req``; marks a known call as ended or failed."""
-    call_id = req.call_id or str(uuid.uuid4())
-    known = state.call_record(call_id) or {}
-    seed = load_sample("event_phone_call_connected")["payload"]
-    start = time.time()
-    events = call_life(
-        call_id=call_id,
-        to_number=req.to_number or known.get("to_number") or seed["to_phone_number"],
-        from_number=req.from_number or known.get("from_number") or seed["from_phone_number"],
-        n_messages=req.n_messages,
-        connected=not req.did_not_connect,
-        telephony_status=req.telephony_status,
-        start=start,
-    )
-    if known and req.did_not_connect:
-        state.update_call(
-            call_id, status="error", stage_outcome="call_did_not_connect", end_time=start
-        )
-    elif known:
-        transcript = next(e for e in events if e["type"] == "event_transcript")
-        state.update_call(
-            call_id,
-            status="ended",
-            stage="picked_up",
-            human_detection_result="human",
-            transcript=transcript["payload"]["transcript"],
-            recording_available=not known["hipaa_compliant"],
-            start_time=start,
-            end_time=start + (req.n_messages + 1) * SECONDS_PER_MESSAGE,
-        )
-    return call_id, events
 
 
 def _abort(send: Send) -> bool:
@@ -131,12 +78,40 @@ class _Nothing(Response):
         return None
 
 
+async def _before_commit(fault: Fault) -> Response | None:
+    """What ``fault`` answers before the request has any effect (None: go on)."""
+    if fault.kind != "delay" or fault.latency:
+        log.info("fake_fault", kind=fault.kind, status=fault.status, latency=fault.latency)
+    if fault.latency:
+        await asyncio.sleep(fault.latency)
+    if fault.kind == "reset_before_commit":
+        return _Drop()
+    if fault.kind == "status":
+        headers = {"retry-after": fault.retry_after} if fault.retry_after else None
+        return JSONResponse(fault.answer_body(), fault.status, headers=headers)
+    return None
+
+
+async def _after_commit(fault: Fault, request: Request) -> Response | None:
+    """What ``fault`` answers once the request had its effect (None: the answer)."""
+    if fault.kind == "commit_then_drop":
+        return _Drop()
+    if fault.kind == "commit_then_timeout" and await _until_disconnect(
+        request.receive, fault.hang_seconds
+    ):
+        return _Nothing()
+    return None
+
+
 class FakeApi:
     """The ASGI app of the fake, over ``state``."""
 
     def __init__(self, state: FakeState) -> None:
         self.state = state
-        routes = [Route("/v1/calls/create", self.create, methods=["POST"])]
+        routes = [
+            Route("/v1/calls/create", self.create, methods=["POST"]),
+            Route("/v1/calls", self.get_call, methods=["GET"]),
+        ]
         for method, path, endpoint in endpoints.ROUTES:
             routes.append(Route(path, self._serving(endpoint), methods=[method]))
         routes += [
@@ -164,17 +139,11 @@ class FakeApi:
             check_key(request, self.state.api_key)
         except Refused as refused:
             return refused.response
-        fault = self.state.next_fault() or Fault(kind="delay")
+        fault = self.state.next_fault("create_call") or Fault(kind="delay")
         body = await request.body()
-        if fault.kind != "delay" or fault.latency:
-            log.info("fake_fault", kind=fault.kind, status=fault.status, latency=fault.latency)
-        if fault.latency:
-            await asyncio.sleep(fault.latency)
-        if fault.kind == "reset_before_commit":
-            return _Drop()
-        if fault.kind == "status":
-            headers = {"retry-after": fault.retry_after} if fault.retry_after else None
-            return JSONResponse(fault.answer_body(), fault.status, headers=headers)
+        before = await _before_commit(fault)
+        if before is not None:
+            return before
         try:
             call = self.state.commit(parse_body(body, CreateCallBody))
         except Refused as refused:
@@ -182,13 +151,23 @@ class FakeApi:
         except NotFound as exc:
             return error(404, str(exc))
         log.info("fake_call_created", call_id=call["id"])
-        if fault.kind == "commit_then_drop":
-            return _Drop()
-        if fault.kind == "commit_then_timeout" and await _until_disconnect(
-            request.receive, fault.hang_seconds
-        ):
-            return _Nothing()
-        return JSONResponse(call)
+        return await _after_commit(fault, request) or JSONResponse(call)
+
+    async def get_call(self, request: Request) -> Response:
+        """``GET /v1/calls?id=``, counted per id (:meth:`FakeState.lookups`), with the faults
+        scripted for ``get_call``."""
+        try:
+            check_key(request, self.state.api_key)
+            call_id = endpoints.call_id(request)
+        except Refused as refused:
+            return refused.response
+        self.state.looked_up(call_id)
+        fault = self.state.next_fault("get_call") or Fault(kind="delay")
+        before = await _before_commit(fault)
+        if before is not None:
+            return before
+        answer = await endpoints.answer(self.state, request, endpoints.get_call)
+        return await _after_commit(fault, request) or answer
 
     async def faults(self, request: Request) -> Response:
         if request.method == "DELETE":
@@ -219,8 +198,10 @@ class FakeApi:
             req = PlayRequest.model_validate_json(await request.body())
         except ValidationError as exc:
             return error(422, exc.errors(include_url=False, include_context=False))
-        call_id, events = plan_play(self.state, req)
-        result = await post_events_async(req.url, call_id, events, headers=req.headers)
+        call_id, events, dropped = plan_play(self.state, req)
+        result = await post_events_async(
+            req.url, call_id, events, headers=req.headers, dropped=dropped
+        )
         return JSONResponse(result.as_dict())
 
     async def reset(self, request: Request) -> Response:

@@ -1,6 +1,7 @@
-"""The fake's ``/v1`` endpoints other than ``calls/create`` (which takes scripted faults,
-in :mod:`.api`): read a call, list, end, fetch its recording; create, read, list and update
-webhooks; read, list and update agents (as far as attaching a webhook needs).
+"""The fake's ``/v1`` endpoints (``calls/create`` and the get of a call take scripted
+faults in :mod:`.api`, then answer here): read a call, list, end, fetch its recording;
+create, read, list and update webhooks; read, list and update agents (as far as attaching
+a webhook needs).
 
 Each is ``async (state, request) -> Response`` and may raise what :func:`answer` turns into
 an error: :class:`~.http.Refused`, :class:`~.state.NotFound` (404),
@@ -42,8 +43,12 @@ async def answer(state: FakeState, request: Request, endpoint: Endpoint) -> Resp
         return error(422, [{"type": "value_error", "loc": ["body"], "msg": str(exc)}])
 
 
-def _id(request: Request) -> str:
+def call_id(request: Request) -> str:
+    """The ``id`` query parameter (422 when missing)."""
     return read_query(request, IdQuery).id
+
+
+_id = call_id
 
 
 # calls -------------------------------------------------------------------------------------
@@ -114,7 +119,6 @@ async def update_agent(state: FakeState, request: Request) -> Response:
 
 
 ROUTES: list[tuple[str, str, Endpoint]] = [
-    ("GET", "/v1/calls", get_call),
     ("GET", "/v1/calls/list", list_calls),
     ("POST", "/v1/calls/end", end_call),
     ("GET", "/v1/calls/recording", get_recording),
@@ -126,4 +130,5 @@ ROUTES: list[tuple[str, str, Endpoint]] = [
     ("GET", "/v1/agents/list", list_agents),
     ("POST", "/v1/agents/update", update_agent),
 ]
-"""(method, path, endpoint) of every ``/v1`` route but ``calls/create``."""
+"""(method, path, endpoint) of every ``/v1`` route but ``calls/create`` and ``calls`` (the
+get, which takes scripted faults: :mod:`.api`)."""

@@ -1,4 +1,4 @@
-"""The misbehaviours a test can script for the fake's next create requests."""
+"""The misbehaviours a test can script for the fake's next create (or get) requests."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field
 FaultKind = Literal[
     "status", "delay", "commit_then_timeout", "commit_then_drop", "reset_before_commit"
 ]
+Operation = Literal["create_call", "get_call"]
 
 
 class Fault(BaseModel):
-    """One scripted misbehaviour of a create request, consumed in order, one per request.
+    """One scripted misbehaviour of a create request (``operation="get_call"``: of a
+    ``GET /v1/calls?id=``), consumed in order, one per request of its operation.
 
     - ``status``: answer ``status`` (with ``Retry-After: retry_after``, and ``body`` or a
       default body) without creating anything.
@@ -22,7 +24,8 @@ class Fault(BaseModel):
     - ``commit_then_drop``: create the call, then reset the connection.
     - ``reset_before_commit``: read the request, then reset the connection; nothing created.
 
-    ``latency`` is waited first for every kind.
+    ``latency`` is waited first for every kind. A get has nothing to commit: the
+    ``commit_then_*`` kinds answer it as they would after committing.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -33,14 +36,23 @@ class Fault(BaseModel):
     body: Any = None
     latency: float = Field(0.0, ge=0)
     hang_seconds: float = Field(60.0, gt=0)
+    operation: Operation = "create_call"
 
     @classmethod
     def answer(
-        cls, status: int, *, retry_after: str | float | None = None, body: Any = None
+        cls,
+        status: int,
+        *,
+        retry_after: str | float | None = None,
+        body: Any = None,
+        operation: Operation = "create_call",
     ) -> Fault:
-        """Answer ``status`` instead of creating, e.g. ``Fault.answer(429, retry_after=2)``."""
+        """Answer ``status`` instead of creating, e.g. ``Fault.answer(429, retry_after=2)``
+        (or of reading the call: ``operation="get_call"``)."""
         header = None if retry_after is None else str(retry_after)
-        return cls(kind="status", status=status, retry_after=header, body=body)
+        return cls(
+            kind="status", status=status, retry_after=header, body=body, operation=operation
+        )
 
     @classmethod
     def delay(cls, seconds: float) -> Fault:

@@ -148,7 +148,10 @@ def new_call(body: CreateCallBody, agent_id: str, now: float) -> dict[str, Any]:
         "transcript": None,
         "human_detection_result": None,
         "do_not_call_result": None,
-        "telephony_id": "CA" + uuid.uuid4().hex,
+        "telephony_id": (sid := "CA" + uuid.uuid4().hex),
+        "telephony_metadata": {
+            "type": "telephony_metadata_twilio", "call_sid": sid, "call_status": "queued"
+        },
         "stage": "created",
         "stage_outcome": None,
         "start_time": None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from typing import Any
 
 from receiver.vocode.fake import shapes
@@ -53,6 +53,7 @@ class FakeState:
             self._agents: dict[str, dict[str, Any]] = {}
             self._webhooks: dict[str, dict[str, Any]] = {}
             self._created: list[CreateCallBody] = []
+            self._lookups: Counter[str] = Counter()  # GET /v1/calls?id= per call id
             self._faults.clear()
             self._agents[shapes.SEED_AGENT_ID] = shapes.new_agent(None, shapes.SEED_AGENT_ID)
 
@@ -63,11 +64,17 @@ class FakeState:
             for _ in range(times):
                 self._faults.extend(faults)
 
-    def next_fault(self) -> Fault | None:
+    def next_fault(self, operation: str = "create_call") -> Fault | None:
+        """The first fault scripted for ``operation``, taken off the script."""
         with self._lock:
-            return self._faults.popleft() if self._faults else None
+            for fault in self._faults:
+                if fault.operation == operation:
+                    self._faults.remove(fault)
+                    return fault
+            return None
 
     def pending_faults(self) -> list[Fault]:
+        """Every fault still scripted, of every operation, in order."""
         with self._lock:
             return list(self._faults)
 
@@ -116,6 +123,25 @@ class FakeState:
     def call(self, call_id: str) -> dict[str, Any]:
         with self._lock:
             return self._call_json(self._call(call_id))
+
+    def looked_up(self, call_id: str) -> None:
+        """Count a ``GET /v1/calls?id=`` (whatever it answers)."""
+        with self._lock:
+            self._lookups[call_id] += 1
+
+    def lookups(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._lookups)
+
+    def played(self, call_id: str, to_number: str, from_number: str) -> None:
+        """Know a call played without being created here (as Vocode knows every call)."""
+        with self._lock:
+            if call_id not in self._calls:
+                body = CreateCallBody(
+                    from_number=from_number, to_number=to_number, agent=shapes.SEED_AGENT_ID
+                )
+                call = shapes.new_call(body, shapes.SEED_AGENT_ID, time.time())
+                self._calls[call_id] = {**call, "id": call_id}
 
     def _call(self, call_id: str) -> dict[str, Any]:
         if call_id not in self._calls:
