@@ -70,6 +70,8 @@ REQUEST_OUTCOMES = (
     "internal",
 )
 METHODS = ("GET", "POST", "other")
+# refused by the HTTP bounds before (or instead of) reaching the app: receiver.bounded_http
+HTTP_REFUSALS = ("headers_too_large", "timeout", "too_many_connections")
 TYPE_LABELS = (*EVENT_TYPES, UNKNOWN)
 DELIVERY_OUTCOMES = ("done", "retry", "dropped", "skipped", "dead")
 FOLLOW_UP_OUTCOMES = (
@@ -168,6 +170,13 @@ class Metrics(CallMetrics, BacklogGauges):
             ("type",),
             registry=r,
         )
+        self.http_refusals = Counter(
+            "receiver_http_refused",
+            "Requests and connections refused by the HTTP bounds: request head too large "
+            "(431), request not arrived in time (408), too many open connections (503).",
+            ("reason",),
+            registry=r,
+        )
         self.intake_duration = Histogram(
             "receiver_intake_duration_seconds",
             "Time from request to answer at the webhook endpoint.",
@@ -225,6 +234,7 @@ class Metrics(CallMetrics, BacklogGauges):
         self._quarantined_children = {
             kind: self.quarantined_events.labels(kind) for kind in TYPE_LABELS
         }
+        self._refusal_children = {r: self.http_refusals.labels(r) for r in HTTP_REFUSALS}
         self._follow_up_children = {o: self.follow_ups.labels(o) for o in FOLLOW_UP_OUTCOMES}
         for operation in VOCODE_OPERATIONS:
             for status_class in STATUS_CLASSES:
@@ -250,6 +260,14 @@ class Metrics(CallMetrics, BacklogGauges):
         else:
             child.inc()
         self.intake_duration.observe(seconds)
+
+    def http_refused(self, reason: str) -> None:
+        """One request or connection refused by the HTTP bounds (:data:`HTTP_REFUSALS`)."""
+        child = self._refusal_children.get(reason)
+        if child is None:
+            _check(reason, HTTP_REFUSALS, "HTTP refusal")
+        else:
+            child.inc()
 
     def stored(self, kind: str) -> None:
         """One event newly stored; a type without a model is counted as ``unknown``."""

@@ -127,6 +127,7 @@ class Settings(BaseSettings):
     follow_up_concurrency: Annotated[int, Field(ge=1, le=1000)] = 4
     follow_up_max_attempts: Annotated[int, Field(ge=1)] = 8
     follow_up_reconcile_delay_seconds: Annotated[float, Field(ge=0)] = 5.0
+    follow_up_reconcile_window_seconds: Annotated[float, Field(ge=0)] = 120.0
     follow_up_lease_seconds: Annotated[float, Field(gt=0)] = 120.0
     default_region: Annotated[str, BeforeValidator(_upper)] | None = None  # e.g. US, GB
 
@@ -139,6 +140,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8000
     public_url: str | None = None
+    max_header_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 64 * 1024
+    request_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 10.0
+    keep_alive_seconds: Annotated[float, Field(gt=0, le=3600)] = 5.0
+    max_connections: Annotated[int, Field(ge=1, le=1_000_000)] = 1000
 
     # logs and metrics
     log_level: Annotated[

@@ -21,7 +21,9 @@ serve_module = importlib.import_module("receiver.cli.serve")
 def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """Replace the uvicorn run and the global log set-up; record each would-be server start."""
     starts: list[dict[str, Any]] = []
-    monkeypatch.setattr(serve_module, "_run", lambda app, host, port: starts.append(locals()))
+    monkeypatch.setattr(
+        serve_module, "_run", lambda app, settings, host, port: starts.append(locals())
+    )
     monkeypatch.setattr(receiver.logs, "configure", lambda settings: None)
     return starts
 

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import secrets
-import signal
 import sys
-from typing import Any
 
 import click
 import structlog
@@ -64,45 +61,13 @@ def serve(host: str | None, port: int | None, print_url: bool) -> None:
             flush=True,
         )
     log.info("serving", host=host, port=port, database=settings.database_url.scheme)
-    _run(app, host, port)
+    _run(app, settings, host, port)
 
 
-def _exit_cleanly(signum: int, frame: object) -> None:
-    raise SystemExit(0)
+def _run(app: Starlette, settings: Settings, host: str, port: int) -> None:
+    from receiver.serving import serve
 
-
-def _run(app: Starlette, host: str, port: int) -> None:
-    import uvicorn
-
-    from receiver.app import stop_streams
-
-    class Server(uvicorn.Server):
-        """uvicorn waits for open responses before it stops: the console's live tails
-        never end by themselves, so they are told to at the signal."""
-
-        def handle_exit(self, sig: int, frame: Any) -> None:
-            super().handle_exit(sig, frame)
-            stop_streams(app)
-
-    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again with the
-    # handlers found at start: these make that an exit with status 0 instead of a kill.
-    signal.signal(signal.SIGTERM, _exit_cleanly)
-    signal.signal(signal.SIGINT, _exit_cleanly)
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,  # the webhook path carries the token; intake logs its own lines
-        log_config=None,
-        server_header=False,
-    )
-    server = Server(config)
-    with contextlib.suppress(KeyboardInterrupt):
-        server.run()
-    if not server.started:
-        sys.exit(3)  # as uvicorn.run: the app's start-up failed
+    serve(app, settings, host=host, port=port)
 
 
 @click.command()
@@ -129,7 +94,7 @@ def worker(host: str | None, port: int | None) -> None:
     host = host or settings.host
     port = settings.worker_metrics_port if port is None else port
     structlog.get_logger("receiver.worker").info("worker_starting", host=host, port=port)
-    _run(app, host, port)
+    _run(app, settings, host, port)
 
 
 def _warn_unknown(log: structlog.typing.FilteringBoundLogger) -> None:

@@ -117,6 +117,8 @@ class Intake:
         headers = [_JSON, (b"content-length", str(len(body)).encode())]
         if outcome == "method_not_allowed":
             headers.append((b"allow", self._allow))
+        elif outcome == "too_large":  # the rest of the body is never read
+            headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         seconds = time.perf_counter() - started
