@@ -76,7 +76,8 @@ TERMINAL_TYPES: tuple[str, ...] = ("event_phone_call_ended", "event_phone_call_d
 """The events that end a call: the receiver looks up a call that sent neither
 (``receiver/calls/reconciler.py``), and deduplicates them by call and type."""
 
-_open = ConfigDict(extra="allow", frozen=True)
+# non-finite floats are dumped as themselves (not None), so that intake sees and refuses them
+_open = ConfigDict(extra="allow", frozen=True, ser_json_inf_nan="constants")
 
 
 class Envelope(BaseModel):

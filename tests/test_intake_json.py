@@ -29,7 +29,7 @@ def _reference(value: Any) -> str:
     [
         *(json.loads(s.read_text()) for s in SAMPLES if s.name.startswith("event_")),
         ODD,
-        {**ODD, "extra": {"b": 1, "a": float("inf")}},
+        {**ODD, "extra": {"b": 1, "a": 1e308}},
     ],
 )
 def test_stored_json_is_what_json_dumps_gives(body: dict[str, Any]) -> None:
@@ -38,6 +38,14 @@ def test_stored_json_is_what_json_dumps_gives(body: dict[str, Any]) -> None:
     payload_json = canonical(dumped["payload"])
     assert payload_json == _reference(dumped["payload"])
     assert envelope_json(dumped, payload_json) == _reference(dumped)
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
+def test_canonical_json_refuses_what_is_not_json(value: float) -> None:
+    """A float that is not finite cannot become stored JSON: encoding it raises ValueError."""
+    dumped = parse_event({**ODD, "extra": {"a": value}}).model_dump(mode="json")
+    with pytest.raises(ValueError):
+        canonical(dumped)
 
 
 @pytest.mark.parametrize(

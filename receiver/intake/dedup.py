@@ -41,13 +41,16 @@ def new_event_id() -> str:
     return f"evt_{time.time_ns() // 1000:013x}{_random_suffix()}"
 
 
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
 
 
 def canonical(value: Any) -> str:
     """Sorted keys, no spaces, UTF-8 kept: the JSON that dedup keys are digests of.
 
-    Equal to ``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``.
+    Equal to ``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+    allow_nan=False)``: a float that is not finite raises ``ValueError`` (it is not JSON).
     """
     return _CANONICAL.encode(value)
 

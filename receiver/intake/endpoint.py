@@ -8,6 +8,7 @@ turned into ``{"error": <reason>, "detail": ...}`` in one place (:meth:`Intake._
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hmac
 import json
 import time
@@ -22,8 +23,9 @@ from pydantic import ValidationError
 
 from receiver.errors import RejectedDelivery, StoreError
 from receiver.events import EVENT_TYPES, Event, normalise, validate
-from receiver.intake.dedup import canonical, dedup_key, envelope_json, new_event_id
+from receiver.intake.dedup import dedup_key, new_event_id
 from receiver.intake.envelope import is_token_pair, media_type_ok, query_envelope
+from receiver.intake.limits import as_stored_json, check_json_values, event_json
 from receiver.intake.quarantine import Reading, quarantined
 from receiver.intake.signatures import Signatures
 from receiver.metrics import Metrics
@@ -113,6 +115,10 @@ class Intake:
             status, outcome = 503, "unavailable"
             answer = {"error": "unavailable", "detail": "the store is unavailable; retry later"}
             log.error("store_unavailable", error=str(exc))
+        except Exception:  # a bug: counted, logged with its traceback, never shown
+            status, outcome = 500, "internal"
+            answer = {"error": "internal", "detail": None}
+            log.exception("internal_error")
         body = _answer_body(answer)
         headers = [_JSON, (b"content-length", str(len(body)).encode())]
         if outcome == "method_not_allowed":
@@ -202,9 +208,11 @@ class Intake:
             if check_signature and not self._signatures.valid(headers, raw):
                 raise RejectedDelivery("unauthorized", "a valid token is required")
             try:
-                return raw, pydantic_core.from_json(raw, allow_inf_nan=False)
+                data = pydantic_core.from_json(raw, allow_inf_nan=False)
             except ValueError as exc:
                 raise RejectedDelivery("malformed", f"body is not JSON: {exc}") from None
+            check_json_values(raw, data)
+            return raw, data
         raw = b"&".join(p for p in query.split(b"&") if not is_token_pair(p))
         try:  # the token check above is lenient; the envelope's values must be UTF-8
             params = parse_qsl(query.decode(), keep_blank_values=True, errors="strict")
@@ -218,10 +226,8 @@ class Intake:
         try:
             event = validate(envelope)
         except ValidationError as exc:
-            return quarantined(envelope, exc)
-        dumped = event.model_dump(mode="json")
-        payload_json = canonical(dumped["payload"])
-        envelope_text = envelope_json(dumped, payload_json)
+            return as_stored_json(functools.partial(quarantined, envelope, exc))
+        payload_json, envelope_text = event_json(event.model_dump(mode="json"))
         return Reading(event.type, event.call_id, envelope_text, payload_json, self.route(event))
 
     async def _store(self, scope: dict[str, Any], event: NewEvent) -> Stored:

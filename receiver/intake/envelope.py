@@ -13,6 +13,7 @@ from pydantic_core import ErrorDetails
 
 from receiver.errors import RejectedDelivery
 from receiver.events import EVENT_TYPES
+from receiver.intake.limits import MAX_DEPTH, check_key_depth, check_values
 
 _TAGS = frozenset((*EVENT_TYPES, "unknown"))
 
@@ -56,7 +57,9 @@ def query_envelope(params: list[tuple[str, str]]) -> dict[str, Any]:
             node = data.setdefault("payload", {})
             if not isinstance(node, dict):
                 raise RejectedDelivery("malformed", "payload given both as JSON and as fields")
-            *parents, leaf = key.split(".")[1:]
+            parts = key.split(".", MAX_DEPTH + 1)[1:]
+            check_key_depth(parts)
+            *parents, leaf = parts
             for part in parents:
                 node = node.setdefault(part, {})
                 if not isinstance(node, dict):
@@ -64,4 +67,5 @@ def query_envelope(params: list[tuple[str, str]]) -> dict[str, Any]:
             node[leaf] = value
         else:
             data[key] = value
+    check_values(data)
     return data
