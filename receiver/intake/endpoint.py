@@ -25,6 +25,7 @@ from receiver.errors import RejectedDelivery, StoreError
 from receiver.events import EVENT_TYPES, Event, normalise, validate
 from receiver.intake.dedup import dedup_key, new_event_id
 from receiver.intake.envelope import is_token_pair, media_type_ok, query_envelope
+from receiver.intake.headers import StoredHeaders, configured_secrets
 from receiver.intake.limits import as_stored_json, check_json_values, event_json
 from receiver.intake.quarantine import Reading, quarantined
 from receiver.intake.signatures import Signatures
@@ -36,9 +37,6 @@ from receiver.tracing import NO_SPAN, NO_TRACING, Span, Tracing
 log = structlog.get_logger("receiver.intake")
 
 Route = Callable[[Event], tuple[str, ...]]
-SECRET_HEADERS = frozenset(
-    {"authorization", "proxy-authorization", "cookie", "x-api-key", "webhook-signature"}
-)
 _JSON = (b"content-type", b"application/json")
 
 
@@ -47,16 +45,6 @@ def _answer_body(answer: dict[str, Any]) -> bytes:
     if len(answer) == 1 and type(answer.get("id")) is str:
         return b'{"id": ' + encode_basestring_ascii(answer["id"]).encode() + b"}"
     return json.dumps(answer).encode()
-
-
-def _headers_json(headers: list[tuple[bytes, bytes]]) -> str:
-    """The request's headers as a JSON object, without the ones that carry secrets."""
-    kept = {}
-    for key, value in headers:
-        name = key.decode("latin-1")
-        if name not in SECRET_HEADERS:
-            kept[name] = value.decode("latin-1")
-    return json.dumps(kept)
 
 
 class Intake:
@@ -82,6 +70,7 @@ class Intake:
         self._allow = ", ".join(sorted(self._methods)).encode()
         self._limit = settings.max_body_bytes
         self._ignored = frozenset(EVENT_TYPES) - frozenset(settings.subscriptions)
+        self._headers_json = StoredHeaders(configured_secrets(settings))
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if not self.tracing.enabled:
@@ -178,7 +167,7 @@ class Intake:
                 call_id=reading.call_id,
                 received_at=time.time(),
                 method=method,
-                headers=_headers_json(scope["headers"]),
+                headers=self._headers_json(scope["headers"]),
                 envelope=reading.envelope_json,
                 raw=raw,
                 handlers=reading.handlers,
