@@ -15,9 +15,12 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any, Generic, TypeVar
 
+import structlog
+
 from receiver.store.base import Store
 
 T = TypeVar("T")
+log = structlog.get_logger("receiver.loop")
 
 
 class ClaimLoop(abc.ABC, Generic[T]):
@@ -98,7 +101,11 @@ class ClaimLoop(abc.ABC, Generic[T]):
         while not self._stopping:
             self._wake.clear()
             free = self.capacity - len(self._tasks)
-            claimed, full = await self._claim(free) if free > 0 else ([], False)
+            try:
+                claimed, full = await self._claim(free) if free > 0 else ([], False)
+            except Exception:  # a bug or an error no store translates: the loop goes on
+                log.exception("claim_error", loop=self.name)
+                claimed, full = [], False
             for item in claimed:
                 task = asyncio.create_task(self._run(item))
                 self._tasks[task] = item

@@ -62,6 +62,10 @@ class Store(Protocol):
     async def ping(self) -> None:
         """Raise :class:`StoreError` if the database cannot be reached."""
 
+    async def probe_write(self) -> None:
+        """Commit a small write the way events are committed; raise :class:`StoreError` if
+        the store cannot commit (a full disk, a read-only database)."""
+
     # events ----------------------------------------------------------------------------------
 
     async def add_event(self, event: NewEvent) -> Stored:

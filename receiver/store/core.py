@@ -102,6 +102,9 @@ class SqlStore(abc.ABC):
     async def ping(self) -> None:
         await self._read(schema.ping)
 
+    async def probe_write(self) -> None:
+        await self._write(lambda: schema.probe_write(self.queries))
+
     # events -----------------------------------------------------------------------------------
 
     async def get_event(self, event_id: str) -> EventRecord | None:

@@ -14,6 +14,15 @@ def ping() -> Plan[None]:
     yield Fetch("SELECT 1")
 
 
+def probe_write(q: Queries) -> Plan[None]:
+    """Rewrite the one row of ``write_probe``: committing it proves the store can commit."""
+    yield Execute(
+        f"INSERT INTO write_probe (id, at) VALUES (1, {q.now})"
+        " ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+        {"now": time.time()},
+    )
+
+
 # schema --------------------------------------------------------------------------------------
 
 

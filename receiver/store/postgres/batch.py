@@ -39,7 +39,10 @@ def translated() -> Iterator[None]:
         yield
     except StoreError:
         raise
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+    except (
+        asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError,
+        TimeoutError,
+    ) as exc:  # fmt: skip  (a connection ended under an operation can raise any of these)
         raise StoreError(f"PostgreSQL: {exc}") from exc
 
 

@@ -154,4 +154,16 @@ VERSIONS: list[Version] = [
     ALTER TABLE events ADD COLUMN call_snapshot TEXT
     """,
     ),
+    # 9: follow_ups.reconcile_until, the end of the search for a call whose creation may have
+    # happened (NULL: released by an operator, look once); write_probe, written by /readyz
+    # to learn whether the store can commit
+    Version(
+        "the end of a follow-up's search for its call; the write probe of readiness",
+        """
+    ALTER TABLE follow_ups ADD COLUMN reconcile_until REAL;
+    UPDATE follow_ups SET reconcile_until = updated_at + 120
+        WHERE reconcile = 1 AND status IN ('pending', 'sending') AND attempts > 0;
+    CREATE TABLE write_probe (id INTEGER PRIMARY KEY, at REAL NOT NULL)
+    """,
+    ),
 ]
