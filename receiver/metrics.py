@@ -79,6 +79,7 @@ FOLLOW_UP_OUTCOMES = (
     "rejected",
     "retried",
     "held",
+    "unresolved",
     "refused_dnc",
     "refused_cap",
     "refused_depth",
@@ -211,8 +212,8 @@ class Metrics(CallMetrics, BacklogGauges):
         # follow-up calls and the Vocode API
         self.follow_ups = Counter(
             "receiver_follow_ups",
-            "Follow-up call intents by outcome (created, rejected, retried, held, refused_*, "
-            "suppressed).",
+            "Follow-up call intents by outcome (created, rejected, retried, held, unresolved: "
+            "held because whether its call exists stayed unknown, refused_*, suppressed).",
             ("outcome",),
             registry=r,
         )

@@ -18,6 +18,7 @@ from receiver.events import EVENT_TYPES
 from receiver.metrics import (
     DELIVERY_OUTCOMES,
     FOLLOW_UP_OUTCOMES,
+    HTTP_REFUSALS,
     METHODS,
     REQUEST_OUTCOMES,
     STATUS_CLASSES,
@@ -90,7 +91,7 @@ def test_outcome_sets_are_the_documented_ones() -> None:
     """The bounded label sets hold at least what the issue names, and the eight types + unknown."""
     assert set(DELIVERY_OUTCOMES) == {"done", "retry", "dropped", "skipped", "dead"}
     assert set(FOLLOW_UP_OUTCOMES) == {
-        "created", "rejected", "retried", "held",
+        "created", "rejected", "retried", "held", "unresolved",
         "refused_dnc", "refused_cap", "refused_depth", "suppressed",
     }  # fmt: skip
     assert {
@@ -98,6 +99,7 @@ def test_outcome_sets_are_the_documented_ones() -> None:
         "too_large", "bad_media_type", "malformed", "invalid",
     } <= set(REQUEST_OUTCOMES)  # fmt: skip
     assert set(TYPE_LABELS) == {*EVENT_TYPES, "unknown"}
+    assert set(HTTP_REFUSALS) == {"headers_too_large", "timeout", "too_many_connections"}
 
 
 def test_registered_handlers_get_every_series_at_zero(metrics: Metrics) -> None:

@@ -97,6 +97,7 @@ def test_alert_rules_cover_what_the_issue_asks() -> None:
         "ReceiverVocodeApi5xx",
         "ReceiverWebhookInternalErrors",
         "ReceiverConnectionLimitReached",
+        "ReceiverFollowUpUnresolved",
     } <= set(rules)
     assert 'up{job=~"receiver|worker"} == 0' in rules["ReceiverTargetDown"]["expr"]
     assert 'absent(up{job="receiver"})' in rules["ReceiverJobAbsent"]["expr"]

@@ -160,14 +160,6 @@ async def test_429_honours_retry_after(store, vocode, sender_factory) -> None:
     assert record.updated_at - started >= 1.0  # waited as asked, a lower bound only
 
 
-async def test_500_then_success_makes_one_call(store, vocode, sender_factory) -> None:
-    """A 5xx is looked up (nothing found) and sent again: one call in the end."""
-    vocode.inject(Fault.answer(500), Fault.answer(503))
-    key = await intent(store)
-    record = (await run_sender(sender_factory(), store, [key]))[key]
-    assert (record.status, record.attempts, calls_for(vocode, key)) == ("created", 3, 1)
-
-
 @pytest.mark.parametrize(
     "fault", [Fault.commit_then_timeout(hang_seconds=5), Fault.commit_then_drop()]
 )
@@ -180,14 +172,6 @@ async def test_unknown_outcome_is_reconciled_not_resent(
     record = (await run_sender(sender_factory(timeout=0.5), store, [key]))[key]
     assert record.status == "created" and calls_for(vocode, key) == 1
     assert record.vocode_call_id == vocode.calls[0].id
-
-
-async def test_reset_before_commit_is_sent_again(store, vocode, sender_factory) -> None:
-    """A connection reset before the fake recorded anything ends in one call, not zero or two."""
-    vocode.inject(Fault.reset_before_commit())
-    key = await intent(store)
-    record = (await run_sender(sender_factory(), store, [key]))[key]
-    assert record.status == "created" and calls_for(vocode, key) == 1
 
 
 async def test_wrong_api_key_is_held_for_an_operator(store, vocode, sender_factory) -> None:

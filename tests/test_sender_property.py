@@ -52,6 +52,7 @@ async def _scenario(fake: FakeVocode, faults: list[Fault], crashes: list[float])
             # reconcile delay covers that, as it covers Vocode's own processing in production
             follow_up_lease_seconds=0.6,
             follow_up_reconcile_delay_seconds=0.5,
+            follow_up_reconcile_window_seconds=1.0,
             follow_up_max_attempts=4,
         )
         fake.inject(*faults)

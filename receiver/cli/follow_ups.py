@@ -25,7 +25,9 @@ def _when(ts: float | None) -> str | None:
 
 def _as_json(record: FollowUpRecord) -> dict[str, Any]:
     out = asdict(record)
-    for key in ("not_before", "next_attempt_at", "sent_at", "created_at", "updated_at"):
+    for key in (
+        "not_before", "next_attempt_at", "sent_at", "created_at", "updated_at", "reconcile_until"
+    ):
         out[key] = _when(out[key])
     return out
 

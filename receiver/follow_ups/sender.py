@@ -9,16 +9,21 @@ answer                             what happens
 2xx                                ``created`` with the Vocode call id
 422                                ``rejected`` with the field errors; never retried
 429                                retried after ``Retry-After`` (or the backoff)
-connection failed before sending   retried with backoff
-5xx, timeout or reset after send   the call may exist: before any retry, the sender looks
-                                   for a call whose ``context`` carries the intent's key;
-                                   found → ``created``; surely absent → sent again;
-                                   cannot tell → ``held`` for an operator
+not sent (connection refused,      retried with backoff: the request provably never
+reset before it was written)       reached the API
+5xx, timeout, reset after sending  the call may exist, or be in the making: the sender
+                                   looks for a call whose ``context`` carries the intent's
+                                   key, every reconcile delay, until the reconcile window
+                                   has passed; found → ``created``; still not found →
+                                   ``held`` for an operator (counted as ``unresolved``).
+                                   It is never sent again by itself.
 401/403, other errors, attempts    ``held`` for an operator
 =================================  =====================================================
 
 A sender that dies mid-request leaves its lease to expire; the next claim returns the
-intent with ``reconcile`` set, so it is looked for before it is sent again.
+intent with ``reconcile`` set and a window of its own, so it is looked for, not resent.
+An intent an operator releases (``receiver follow-ups release``) is looked for once and, if
+its call is surely absent, sent.
 """
 
 from __future__ import annotations
@@ -84,6 +89,7 @@ class Sender(ClaimLoop[ClaimedFollowUp]):
         self.lease = settings.follow_up_lease_seconds
         self.max_attempts = settings.follow_up_max_attempts
         self.reconcile_delay = settings.follow_up_reconcile_delay_seconds
+        self.reconcile_window = settings.follow_up_reconcile_window_seconds
         self.guards = FollowUpGuards(
             max_per_number=settings.follow_up_max_per_number,
             max_depth=settings.follow_up_max_depth,
@@ -94,7 +100,9 @@ class Sender(ClaimLoop[ClaimedFollowUp]):
 
     async def _claim(self, free: int) -> tuple[list[ClaimedFollowUp], bool]:
         try:
-            claim = await self.store.claim_follow_ups(free, self.lease, self.guards)
+            claim = await self.store.claim_follow_ups(
+                free, self.lease, self.guards, self.reconcile_window
+            )
         except StoreError as exc:
             log.error("follow_up_claim_failed", error=str(exc))
             return [], False
@@ -123,7 +131,7 @@ class Sender(ClaimLoop[ClaimedFollowUp]):
     async def _send(self, item: ClaimedFollowUp) -> None:
         with structlog.contextvars.bound_contextvars(follow_up=item.key, attempt=item.attempt):
             async with self._limiter:
-                if item.reconcile and await self._found(item):
+                if item.reconcile and await self._reconciled(item):
                     return
                 body = dict(item.request)
                 body["context"] = {
@@ -145,22 +153,41 @@ class Sender(ClaimLoop[ClaimedFollowUp]):
                     return
             await self._complete(item, "created", vocode_call_id=call.id)
 
-    async def _found(self, item: ClaimedFollowUp) -> bool:
-        """Reconcile: True when the outcome is now recorded (created, or held/retry)."""
+    async def _reconciled(self, item: ClaimedFollowUp) -> bool:
+        """Look for the intent's call. True when this attempt's outcome is now recorded:
+        found (created), to be looked for again, or held. False only for a released intent
+        whose call is surely absent: it is to be sent."""
+        doubt: str | None = None
         try:
             call = await self.client.find_call_by_context(FOLLOW_UP_KEY, item.key)
         except VocodeError as exc:
-            reason = f"cannot tell whether the call was created: {exc}"
-            if item.attempt >= self.max_attempts:
-                await self._complete(item, "held", reason=reason, reconcile=True)
-            else:
-                await self._retry(item, reason, self.backoff.delay(item.attempt), reconcile=True)
-            return True
+            call, doubt = None, f"cannot tell whether the call was created: {exc}"
         if call is not None:
             log.info("follow_up_reconciled", vocode_call_id=call.id)
             await self._complete(item, "created", vocode_call_id=call.id)
             return True
-        return False
+        if item.reconcile_until is None:  # released by an operator: one look, then send
+            if doubt is None:
+                return False
+            if item.attempt >= self.max_attempts:
+                await self._complete(item, "held", reason=doubt, reconcile=True)
+            else:
+                await self._retry(item, doubt, self.backoff.delay(item.attempt), reconcile=True)
+            return True
+        now = time.time()
+        if now < item.reconcile_until:
+            delay = min(self.reconcile_delay, item.reconcile_until - now)
+            reason = doubt or "outcome unknown; no call carries the key yet"
+            await self._look_again(item, reason, delay, item.reconcile_until)
+            return True
+        window = self.reconcile_window
+        reason = (
+            f"outcome unknown: no call carrying this key was found within {window:g} s "
+            f"({doubt or 'not found'}). Check the Vocode account for the call, then "
+            "`receiver follow-ups release` to send it, or `cancel`"
+        )
+        await self._complete(item, "held", reason=reason, reconcile=True, metric="unresolved")
+        return True
 
     async def _failed(self, item: ClaimedFollowUp, exc: VocodeError) -> None:
         if isinstance(exc, VocodeRejected):
@@ -169,20 +196,30 @@ class Sender(ClaimLoop[ClaimedFollowUp]):
         if isinstance(exc, VocodeAuthError) or type(exc) is VocodeError:
             await self._complete(item, "held", reason=str(exc))
             return
+        if not isinstance(exc, VocodeRateLimited | VocodeNotSent):
+            # a 5xx or an unknown outcome: the call may exist, or be in the making
+            until = time.time() + self.reconcile_window
+            await self._look_again(item, str(exc), self.reconcile_delay, until)
+            return
         if item.attempt >= self.max_attempts:
-            sent = not isinstance(exc, VocodeRateLimited | VocodeNotSent)
             reason = f"gave up after {item.attempt} attempts: {exc}"
-            await self._complete(item, "held", reason=reason, reconcile=sent)
+            await self._complete(item, "held", reason=reason)
             return
         if isinstance(exc, VocodeRateLimited):
             after = exc.retry_after
             delay = after if after is not None else self.backoff.delay(item.attempt)
             await self._retry(item, str(exc), delay, reconcile=False)
-        elif isinstance(exc, VocodeNotSent):
+        else:
             await self._retry(item, str(exc), self.backoff.delay(item.attempt), reconcile=False)
-        else:  # a 5xx or an unknown outcome: the call may exist, so look before resending
-            delay = max(self.reconcile_delay, self.backoff.delay(item.attempt))
-            await self._retry(item, str(exc), delay, reconcile=True)
+
+    async def _look_again(
+        self, item: ClaimedFollowUp, reason: str, delay: float, until: float
+    ) -> None:
+        """Look for the call again after ``delay``, until ``until``; never send it meanwhile."""
+        await self._complete(
+            item, "pending", reason=reason, next_attempt_at=time.time() + max(delay, 0.05),
+            reconcile=True, reconcile_until=until,
+        )  # fmt: skip
 
     async def _retry(
         self, item: ClaimedFollowUp, reason: str, delay: float, reconcile: bool
@@ -191,13 +228,15 @@ class Sender(ClaimLoop[ClaimedFollowUp]):
             item, "pending", reason=reason, next_attempt_at=time.time() + delay, reconcile=reconcile
         )
 
-    async def _complete(self, item: ClaimedFollowUp, status: str, **fields: Any) -> None:
+    async def _complete(
+        self, item: ClaimedFollowUp, status: str, *, metric: str | None = None, **fields: Any
+    ) -> None:
         try:
             kept = await self.store.complete_follow_up(item.key, item.attempt, status, **fields)
         except StoreError as exc:
             log.error("follow_up_not_recorded", status=status, error=str(exc))
             return
-        outcome = "retried" if status == "pending" else status
+        outcome = metric or ("retried" if status == "pending" else status)
         self.tracing.current().set({"receiver.outcome": outcome if kept else "lease_lost"})
         if kept:
             self.metrics.follow_up(outcome)

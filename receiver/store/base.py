@@ -196,13 +196,15 @@ class Store(Protocol):
     # follow-ups ------------------------------------------------------------------------------
 
     async def claim_follow_ups(
-        self, limit: int, lease: float, guards: Guards
+        self, limit: int, lease: float, guards: Guards, reconcile_window: float = 0.0
     ) -> FollowUpClaim:
         """Refuse what the guards forbid; mark up to ``limit`` due intents ``sending``.
 
         Due: pending and ``next_attempt_at`` passed, or ``sending`` with an expired lease
-        (its sender died: it is returned with ``reconcile`` set). Guards are checked for
-        intents that cannot have been sent yet; the per-number count excludes the intent.
+        (its sender died: it is returned with ``reconcile`` set, and, unless a search is
+        under way already, ``reconcile_until`` ``reconcile_window`` seconds from now). Guards
+        are checked for intents that cannot have been sent yet; the per-number count
+        excludes the intent.
         """
 
     async def complete_follow_up(
@@ -215,10 +217,12 @@ class Store(Protocol):
         reason: str | None = None,
         next_attempt_at: float | None = None,
         reconcile: bool = False,
+        reconcile_until: float | None = None,
     ) -> bool:
-        """Record a send's end: created, rejected, held, or pending again (retry). False
-        when the intent is no longer this attempt's. A created call is known (tracked) from
-        then on, in the same write."""
+        """Record a send's end: created, rejected, held, or pending again (retry; with
+        ``reconcile``, a search for the call until ``reconcile_until``). False when the
+        intent is no longer this attempt's. A created call is known (tracked) from then on,
+        in the same write."""
 
     async def list_follow_ups(
         self,
@@ -240,7 +244,8 @@ class Store(Protocol):
         """One intent by key, or None."""
 
     async def release_follow_up(self, key: str) -> bool:
-        """Held, rejected or refused → pending, due now (guards and reconciliation still apply)."""
+        """Held, rejected or refused → pending, due now (guards and reconciliation still apply;
+        a search for its call is no longer timed: it is looked for once, then sent)."""
 
     async def cancel_follow_up(self, key: str) -> bool:
         """Any intent not sending or created → cancelled."""

@@ -221,10 +221,12 @@ class SqlStore(abc.ABC):
     # follow-ups -------------------------------------------------------------------------------
 
     async def claim_follow_ups(
-        self, limit: int, lease: float, guards: Guards
+        self, limit: int, lease: float, guards: Guards, reconcile_window: float = 0.0
     ) -> FollowUpClaim:
         return await self._write(
-            lambda: follow_ups.claim_follow_ups(self.queries, limit, lease, guards)
+            lambda: follow_ups.claim_follow_ups(
+                self.queries, limit, lease, guards, reconcile_window
+            )
         )
 
     async def complete_follow_up(
@@ -237,11 +239,12 @@ class SqlStore(abc.ABC):
         reason: str | None = None,
         next_attempt_at: float | None = None,
         reconcile: bool = False,
+        reconcile_until: float | None = None,
     ) -> bool:
         return await self._write(
             functools.partial(
                 follow_ups.complete_follow_up, self.queries, key, attempt, status, vocode_call_id,
-                reason, next_attempt_at, reconcile,
+                reason, next_attempt_at, reconcile, reconcile_until,
             ),
             notify=status == "pending",
         )

@@ -22,13 +22,15 @@ from receiver.store.records import (
 
 
 def claim_follow_ups(
-    q: Queries, limit: int, lease: float, guards: Guards
+    q: Queries, limit: int, lease: float, guards: Guards, reconcile_window: float = 0.0
 ) -> Plan[FollowUpClaim]:
     """Lock the due intents, then each destination number (in one order for every sender),
     then decide each intent with the counts read under those locks.
 
     Guards apply to intents that cannot have been sent yet; one whose sender may have sent
     it (an expired ``sending`` lease, or flagged ``reconcile``) is claimed to be looked for.
+    One whose sender died mid-request is looked for until ``reconcile_window`` from now,
+    unless a search is already under way.
     """
     now = time.time()
     due = yield Fetch(q.follow_ups_due, {"limit": limit, "now": now})
@@ -51,9 +53,11 @@ def claim_follow_ups(
     calls = Counter({number: count for number, count in recent})
     blocked = {number for (number,) in listed}
     claimed, refused = [], []
-    for key, attempts, number, request, depth, reconcile, status, sent_at, trace in due:
+    for key, attempts, number, request, depth, reconcile, status, sent_at, trace, until in due:
         counted = sent_at is not None and sent_at >= since  # this intent is in calls[number]
         maybe_sent = bool(reconcile) or status == "sending"  # a sender died mid-request
+        if status == "sending" and until is None:
+            until = now + reconcile_window
         reason = None
         if not maybe_sent:
             others = calls[number] - counted
@@ -70,13 +74,14 @@ def claim_follow_ups(
         calls[number] += not counted
         yield Execute(
             "UPDATE follow_ups SET status = 'sending', attempts = attempts + 1,"
-            " lease_until = :until, next_attempt_at = :until, reconcile = :reconcile,"
-            " sent_at = :now, updated_at = :now WHERE key = :key",
-            {"until": now + lease, "reconcile": maybe_sent, "now": now, "key": key},
-        )
+            " lease_until = :lease, next_attempt_at = :lease, reconcile = :reconcile,"
+            " reconcile_until = :until, sent_at = :now, updated_at = :now WHERE key = :key",
+            {"lease": now + lease, "reconcile": maybe_sent, "until": until, "now": now,
+             "key": key},
+        )  # fmt: skip
         claimed.append(
             ClaimedFollowUp(
-                key, attempts + 1, number, rows.loads(request), depth, maybe_sent, trace
+                key, attempts + 1, number, rows.loads(request), depth, maybe_sent, trace, until
             )
         )
     return FollowUpClaim(claimed, refused)
@@ -94,12 +99,13 @@ def complete_follow_up(
     reason: str | None,
     next_attempt_at: float | None,
     reconcile: bool,
+    reconcile_until: float | None = None,
 ) -> Plan[bool]:
     now = time.time()
     changed = yield Execute(
         f"UPDATE follow_ups SET status = :status, vocode_call_id = :vocode_call_id,"
         f" reason = :reason, next_attempt_at = {q.now} + :delay, reconcile = :reconcile,"
-        f" lease_until = NULL, updated_at = {q.now}"
+        f" reconcile_until = :reconcile_until, lease_until = NULL, updated_at = {q.now}"
         " WHERE key = :key AND attempts = :attempt AND status = 'sending'",
         {
             "status": status,
@@ -107,6 +113,7 @@ def complete_follow_up(
             "reason": reason,
             "delay": max(0.0, next_attempt_at - now) if next_attempt_at else 0.0,
             "reconcile": reconcile,
+            "reconcile_until": reconcile_until,
             "key": key,
             "attempt": attempt,
             "now": now,
@@ -146,7 +153,8 @@ def follow_up_counts() -> Plan[dict[str, int]]:
 def release_follow_up(q: Queries, key: str) -> Plan[bool]:
     changed = yield Execute(
         f"UPDATE follow_ups SET status = 'pending', attempts = 0, next_attempt_at = {q.now},"
-        f" updated_at = {q.now} WHERE key = :key AND status IN ('held', 'rejected', 'refused')",
+        f" reconcile_until = NULL, updated_at = {q.now}"
+        " WHERE key = :key AND status IN ('held', 'rejected', 'refused')",
         {"key": key, "now": time.time()},
     )
     return bool(changed == 1)

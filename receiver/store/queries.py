@@ -43,7 +43,7 @@ class Queries(Protocol):
 
     follow_ups_due: str
     """Up to ``:limit`` due intents, locked for this transaction: (key, attempts, to_number,
-    request, depth, reconcile, status, sent_at, trace_context)."""
+    request, depth, reconcile, status, sent_at, trace_context, reconcile_until)."""
     lock_numbers: str
     """Serialises claims to the same ``:numbers`` until the transaction ends."""
 

@@ -270,6 +270,7 @@ class ClaimedFollowUp:
     depth: int
     reconcile: bool  # it may have been sent already: look for the call before sending
     trace_context: str | None = None  # the span of the handler run that asked for it
+    reconcile_until: float | None = None  # look until then, then hold; None: look once, send
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,6 +295,7 @@ class FollowUpRecord:
     sent_at: float | None
     created_at: float
     updated_at: float
+    reconcile_until: float | None = None  # while the call is looked for: until when
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ EVENT_COLUMNS = """id, seq, dedup_key, type, call_id, received_at, method, heade
     quarantine, released_at"""
 FOLLOW_UP_COLUMNS = """key, event_id, handler, call_id, to_number, from_number, request,
     not_before, depth, status, attempts, next_attempt_at, reconcile, vocode_call_id, reason,
-    sent_at, created_at, updated_at"""
+    sent_at, created_at, updated_at, reconcile_until"""
 CLAIMED_COLUMNS = (
     "id, attempt, handler, event_id, call_id, envelope, side_effects, trace_context"
 )

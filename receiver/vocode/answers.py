@@ -2,9 +2,11 @@
 statuses and transport failures to the :class:`~receiver.errors.VocodeError` tree.
 
 The line that matters most is between *not sent* and *outcome unknown*. A failure to
-connect, or a wait for a pooled connection, happens before any byte of the request leaves,
-so a retry cannot dial anyone twice. Anything later (a read timeout, a reset, a half
-answer) may come after Vocode created the call.
+connect, or a wait for a pooled connection, happens before any byte of the request leaves;
+a write that times out, or a connection reset while the request is still being written,
+leaves Vocode with part of a request, which it cannot act on: a retry cannot dial anyone
+twice. Anything after the last byte is written (a read timeout, a reset, a half answer) may
+come after Vocode created the call.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ _BEFORE_SENDING = (
     httpx.PoolTimeout,
     httpx.ProxyError,
     httpx.UnsupportedProtocol,
+    httpx.WriteTimeout,
 )
 _MAX_RETRY_AFTER = 24 * 3600.0
 
@@ -114,15 +117,19 @@ def error_for_response(operation: str, response: httpx.Response) -> VocodeError:
     )
 
 
-def error_for_transport(operation: str, exc: httpx.RequestError) -> VocodeError:
+def error_for_transport(
+    operation: str, exc: httpx.RequestError, *, cut_short: bool = False
+) -> VocodeError:
     """The error a failed exchange stands for: not sent, or outcome unknown.
 
-    A stale keep-alive connection that the server closed shows up as "disconnected without
-    a response": nothing was processed, but from here that cannot be told apart from a
-    reset after the call was created, so it counts as unknown too.
+    ``cut_short``: the request began to be written and was not finished (httpcore swallows
+    the write error and reports the read that follows). A stale keep-alive connection that
+    the server closed shows up as "disconnected without a response" after the whole request
+    was written: nothing was processed, but from here that cannot be told apart from a
+    reset after the call was created, so it counts as unknown.
     """
     kind = type(exc).__name__
-    if isinstance(exc, _BEFORE_SENDING):
+    if cut_short or isinstance(exc, _BEFORE_SENDING):
         return VocodeNotSent(f"{operation} was not sent to Vocode ({kind})", operation=operation)
     return VocodeOutcomeUnknown(
         f"{operation} was sent to Vocode but no answer was read ({kind}); the call may exist",

@@ -55,6 +55,25 @@ answer came; all bounded, so fit for a metric label."""
 M = TypeVar("M", bound=BaseModel)
 
 
+class _Writing:
+    """httpcore's trace of one request: did its bytes all reach the network?"""
+
+    def __init__(self) -> None:
+        self.started = self.finished = False
+
+    async def __call__(self, name: str, info: dict[str, Any]) -> None:
+        if name.endswith(".send_request_headers.started"):
+            self.started = True
+        elif name.endswith(".send_request_body.complete"):
+            self.finished = True
+
+    @property
+    def cut_short(self) -> bool:
+        """Writing began and did not end: the API cannot have acted on the request. (No
+        trace at all, as with a test transport, says nothing: False.)"""
+        return self.started and not self.finished
+
+
 class VocodeClient:
     """Async client of the Vocode calls API, authenticated with a bearer API key.
 
@@ -275,10 +294,13 @@ class VocodeClient:
         params: Mapping[str, Any] | None = None,
     ) -> httpx.Response:
         started = time.perf_counter()
+        writing = _Writing()
         try:
-            response = await self._http.request(method, path, json=json, params=params)
+            response = await self._http.request(
+                method, path, json=json, params=params, extensions={"trace": writing}
+            )
         except httpx.RequestError as exc:
-            error = error_for_transport(operation, exc)
+            error = error_for_transport(operation, exc, cut_short=writing.cut_short)
             self._done(operation, transport_class(error), started)
             raise error from exc
         self._done(operation, status_class(response.status_code), started)

@@ -55,7 +55,8 @@ class PostgresQueries:
         WHERE d.id = any(:ids::bigint[]) AND NOT {RUNNING}"""
 
     follow_ups_due = f"""
-        SELECT key, attempts, to_number, request, depth, reconcile, status, sent_at, trace_context
+        SELECT key, attempts, to_number, request, depth, reconcile, status, sent_at,
+            trace_context, reconcile_until
         FROM follow_ups WHERE status IN ('pending', 'sending') AND next_attempt_at <= {NOW}
         ORDER BY next_attempt_at LIMIT :limit FOR UPDATE SKIP LOCKED"""
     # in one order for every sender (sorted), so that two claims cannot deadlock

@@ -49,7 +49,8 @@ class SQLiteQueries:
         WHERE id IN (SELECT value FROM json_each(:ids)) AND status != 'running'"""
 
     follow_ups_due = """
-        SELECT key, attempts, to_number, request, depth, reconcile, status, sent_at, trace_context
+        SELECT key, attempts, to_number, request, depth, reconcile, status, sent_at,
+            trace_context, reconcile_until
         FROM follow_ups WHERE status IN ('pending', 'sending') AND next_attempt_at <= :now
         ORDER BY next_attempt_at LIMIT :limit"""
     lock_numbers = "SELECT :numbers"

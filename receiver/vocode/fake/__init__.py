@@ -76,6 +76,12 @@ class FakeVocode:
         return self.state.created()
 
     @property
+    def creates_in_flight(self) -> int:
+        """Create requests the fake is still handling (a slow one commits when it ends,
+        whether or not its client is still waiting)."""
+        return self.state.creates_in_flight()
+
+    @property
     def calls(self) -> list[Call]:
         """The calls the fake holds, oldest first."""
         return [Call.model_validate(call) for call in self.state.calls()]

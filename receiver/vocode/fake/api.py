@@ -139,6 +139,10 @@ class FakeApi:
             check_key(request, self.state.api_key)
         except Refused as refused:
             return refused.response
+        with self.state.creating():
+            return await self._create(request)
+
+    async def _create(self, request: Request) -> Response:
         fault = self.state.next_fault("create_call") or Fault(kind="delay")
         body = await request.body()
         before = await _before_commit(fault)

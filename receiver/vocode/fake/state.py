@@ -6,10 +6,12 @@ test's thread, so every access holds one lock. Answers leave here in the SDK's s
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Iterator
 from typing import Any
 
 from receiver.vocode.fake import shapes
@@ -45,6 +47,7 @@ class FakeState:
         self.api_key = api_key
         self._lock = threading.Lock()
         self._faults: deque[Fault] = deque()
+        self._in_flight = 0  # create requests being handled (a slow one may commit late)
         self.reset()
 
     def reset(self) -> None:
@@ -81,6 +84,21 @@ class FakeState:
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
+
+    @contextlib.contextmanager
+    def creating(self) -> Iterator[None]:
+        """Count a create request as in flight while the block runs."""
+        with self._lock:
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def creates_in_flight(self) -> int:
+        with self._lock:
+            return self._in_flight
 
     # calls ------------------------------------------------------------------------------------
 
