@@ -56,6 +56,28 @@ async def test_a_dead_senders_intent_comes_back_to_be_reconciled(store, new_even
     assert not await store.complete_follow_up(key, first.attempt, "created", vocode_call_id="x")
 
 
+async def test_a_search_keeps_its_window_and_a_release_ends_it(store, new_event) -> None:
+    """A dead sender's intent gets a search window once; later claims keep it; a retry
+    records it; a release clears it (looked for once, then sent)."""
+    key = await intent(store, new_event)
+    await store.claim_follow_ups(10, -1.0, GUARDS)
+    before = time.time()
+    [again] = (await store.claim_follow_ups(10, -1.0, GUARDS, reconcile_window=120.0)).claimed
+    assert again.reconcile and before + 120 <= again.reconcile_until <= time.time() + 120
+    [third] = (await store.claim_follow_ups(10, 60.0, GUARDS, reconcile_window=5.0)).claimed
+    assert third.reconcile_until == again.reconcile_until  # the window is not moved on
+    assert await store.complete_follow_up(
+        key, third.attempt, "held", reason="unresolved", reconcile=True,
+        reconcile_until=third.reconcile_until,
+    )  # fmt: skip
+    assert (await store.get_follow_up(key)).reconcile_until == third.reconcile_until
+    assert await store.release_follow_up(key)
+    record = await store.get_follow_up(key)
+    assert (record.status, record.reconcile, record.reconcile_until) == ("pending", True, None)
+    [released] = (await store.claim_follow_ups(10, 60.0, GUARDS, reconcile_window=5.0)).claimed
+    assert (released.reconcile, released.reconcile_until) == (True, None)
+
+
 async def test_retry_waits_until_its_time(store, new_event) -> None:
     """An intent put back to pending with a later time is not claimed before then."""
     key = await intent(store, new_event)
