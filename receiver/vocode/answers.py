@@ -3,10 +3,11 @@ statuses and transport failures to the :class:`~receiver.errors.VocodeError` tre
 
 The line that matters most is between *not sent* and *outcome unknown*. A failure to
 connect, or a wait for a pooled connection, happens before any byte of the request leaves;
-a write that times out, or a connection reset while the request is still being written,
-leaves Vocode with part of a request, which it cannot act on: a retry cannot dial anyone
-twice. Anything after the last byte is written (a read timeout, a reset, a half answer) may
-come after Vocode created the call.
+a connection broken while the request is still being written leaves Vocode with part of a
+request, which it cannot act on: a retry cannot dial anyone twice. Anything after the last
+byte is handed to the network (a read timeout, a reset, a half answer) may come after Vocode
+created the call. A write that times out is counted as unknown: the bytes still queued may
+leave as the connection closes.
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ _BEFORE_SENDING = (
     httpx.PoolTimeout,
     httpx.ProxyError,
     httpx.UnsupportedProtocol,
-    httpx.WriteTimeout,
 )
 _MAX_RETRY_AFTER = 24 * 3600.0
 
@@ -122,11 +122,12 @@ def error_for_transport(
 ) -> VocodeError:
     """The error a failed exchange stands for: not sent, or outcome unknown.
 
-    ``cut_short``: the request began to be written and was not finished (httpcore swallows
-    the write error and reports the read that follows). A stale keep-alive connection that
-    the server closed shows up as "disconnected without a response" after the whole request
-    was written: nothing was processed, but from here that cannot be told apart from a
-    reset after the call was created, so it counts as unknown.
+    ``cut_short``: writing the request failed on a broken connection (httpcore swallows that
+    write error and reports the read that follows, so the client learns it from the trace).
+    A stale keep-alive connection that the server closed shows up as "disconnected without
+    a response" after the whole request was written: nothing was processed, but from here
+    that cannot be told apart from a reset after the call was created, so it counts as
+    unknown.
     """
     kind = type(exc).__name__
     if cut_short or isinstance(exc, _BEFORE_SENDING):

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+import httpcore
 import httpx
 import structlog
 from pydantic import BaseModel, SecretStr, ValidationError
@@ -56,22 +57,19 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class _Writing:
-    """httpcore's trace of one request: did its bytes all reach the network?"""
+    """httpcore's trace of one request: did writing it fail on a broken connection?
+
+    ``cut_short`` is then True: part of the request never left, and the API cannot have
+    acted on it. Anything else (no trace at all, as with a test transport, a write that
+    timed out, or one reported complete) leaves it False: the request may have arrived.
+    """
 
     def __init__(self) -> None:
-        self.started = self.finished = False
+        self.cut_short = False
 
     async def __call__(self, name: str, info: dict[str, Any]) -> None:
-        if name.endswith(".send_request_headers.started"):
-            self.started = True
-        elif name.endswith(".send_request_body.complete"):
-            self.finished = True
-
-    @property
-    def cut_short(self) -> bool:
-        """Writing began and did not end: the API cannot have acted on the request. (No
-        trace at all, as with a test transport, says nothing: False.)"""
-        return self.started and not self.finished
+        if name.endswith((".send_request_headers.failed", ".send_request_body.failed")):
+            self.cut_short = isinstance(info.get("exception"), httpcore.WriteError)
 
 
 class VocodeClient:
