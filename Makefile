@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench reliability clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -35,6 +35,11 @@ test: lint
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+## reliability: the reliability suite, full form (bad input, fuzz, kills, faults, disk full,
+## attacks); `make test` runs its short form
+reliability: $(STAMP)
+	$(PY) -m bench reliability
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache *.egg-info

@@ -1,5 +1,5 @@
-"""``python -m bench [intake|dispatch|follow-ups|pg|console|calls] [OPTIONS]``: one benchmark
-(intake by default).
+"""``python -m bench [intake|dispatch|follow-ups|pg|console|calls|reliability] [OPTIONS]``:
+one benchmark (intake by default).
 
 Each benchmark's own options follow its name: ``python -m bench dispatch --help``.
 """
@@ -14,6 +14,7 @@ BENCHMARKS = {
     "pg": "bench.pg",
     "console": "bench.console",
     "calls": "bench.calls",
+    "reliability": "bench.reliability",
 }
 
 args = sys.argv[1:]
