@@ -10,7 +10,10 @@ in it (``lost`` counts those that are not, and must be 0).
 Targets: ``bare`` (the baseline), ``full`` (the receiver as configured by default: tokens,
 synchronous=FULL, the default handler so each event also gets a delivery row, JSON logs at
 INFO with one line per request), ``normal`` (the same with synchronous=NORMAL) and ``quiet``
-(FULL with RECEIVER_LOG_LEVEL=WARNING: what the per-request log line costs). The receiver runs
+(FULL with RECEIVER_LOG_LEVEL=WARNING: what the per-request log line costs) and ``bounded``
+(FULL served as ``receiver serve`` serves it, held to the HTTP bounds; the others run under
+plain ``uvicorn``). ``--baseline REV`` adds FULL with the code of a git revision, so that a
+change is measured against what it changes in the same rounds. The receiver runs
 without its worker, as when workers run in ``receiver worker`` processes. ``nowrite`` is a
 diagnostic, not in the default set: ``quiet`` without the store's write (nothing is stored, so
 ``lost`` is not counted), which shows what the write costs. ``console`` is ``full`` with the
@@ -40,44 +43,13 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from bench.intake_targets import CONSOLE_TOKEN, TARGETS, Target, baseline_target
 from bench.server import Server
 from bench.wrk import Point, find_wrk, run_wrk, write_payloads, wrk_version
 
 ROOT = Path(__file__).resolve().parent.parent
 GOAL_RATIO, GOAL_P99_MS, GOAL_CONNECTIONS, GOAL_TARGET = 0.40, 25.0, 32, "receiver FULL"
-CONSOLE_TOKEN = "bench-console-token-0123456789"
 CONSOLE_BUDGET = 0.95  # a console open on the live tail: at least 95 % of FULL's requests/s
-
-
-@dataclass(frozen=True)
-class Target:
-    name: str
-    app: str
-    env: dict[str, str]
-    receiver: bool = True
-    stores: bool = True  # False: a diagnostic that answers 202 without storing
-    tail: bool = False  # a console open on the live tail for the whole run
-
-
-TARGETS = {
-    "bare": Target("bare", "bench.bare_app:app", {}, receiver=False),
-    "full": Target("receiver FULL", "bench.receiver_app:intake", {}),
-    "normal": Target(
-        "receiver NORMAL", "bench.receiver_app:intake", {"RECEIVER_SQLITE_SYNCHRONOUS": "NORMAL"}
-    ),
-    "quiet": Target(
-        "receiver FULL, logs WARNING", "bench.receiver_app:intake",
-        {"RECEIVER_LOG_LEVEL": "WARNING"},
-    ),
-    "console": Target(
-        "receiver FULL, console tail open", "bench.receiver_app:intake",
-        {"RECEIVER_CONSOLE_TOKENS": CONSOLE_TOKEN}, tail=True,
-    ),
-    "nowrite": Target(
-        "receiver, no write, logs WARNING", "bench.receiver_app:intake_without_writes",
-        {"RECEIVER_LOG_LEVEL": "WARNING"}, stores=False,
-    ),
-}  # fmt: skip
 
 
 @dataclass
@@ -121,7 +93,10 @@ def _run_target(target: Target, round_no: int, opts: dict[str, Any]) -> list[Row
         **target.env,
     }
     log = work / f"server-{round_no}-{target.name.split(',')[0].replace(' ', '-')}.log"
-    server = Server(target.app, factory=target.receiver, env=env, log=log, cpu=opts["server_cpu"])
+    server = Server(
+        target.app, factory=target.receiver, env=env, log=log, cpu=opts["server_cpu"],
+        bounded=target.bounded,
+    )  # fmt: skip
     url = f"{server.base_url}/webhooks/vocode/{token}"
     run_id = f"r{round_no}{secrets.token_hex(4)}"
 
@@ -282,8 +257,13 @@ def _goal(summary: list[dict[str, Any]]) -> tuple[bool | None, str]:
 @click.option("--connections", default="32,128", show_default=True, help="Points, comma-separated.")
 @click.option(
     "--targets", default="bare,full,normal,quiet", show_default=True,
-    help="Comma-separated: bare, full, normal, quiet, console (full with a console on the "
-    "live tail), nowrite (a diagnostic).",
+    help="Comma-separated: bare, full, normal, quiet, bounded (as receiver serve serves, "
+    "with the HTTP bounds), console (full with a console on the live tail), nowrite (a "
+    "diagnostic).",
+)
+@click.option(
+    "--baseline", default=None, metavar="REVISION",
+    help="Also run `full` with the code of this git revision (e.g. main), in the same rounds.",
 )
 @click.option(
     "--pin/--no-pin", default=True, show_default=True,
@@ -296,7 +276,7 @@ def _goal(summary: list[dict[str, Any]]) -> tuple[bool | None, str]:
 )  # fmt: skip
 def main(
     duration: float, warmup: float, repeats: int, connections: str, targets: str, pin: bool,
-    wrk_path: str | None, out: str,
+    wrk_path: str | None, out: str, baseline: str | None,
 ) -> None:  # fmt: skip
     """Intake throughput and latency: bare Starlette vs the receiver on SQLite."""
     unknown = set(targets.split(",")) - set(TARGETS)
@@ -320,6 +300,8 @@ def main(
         "wrk_cpu": "1" if pin else None,
     }
     chosen = [TARGETS[name] for name in targets.split(",")]
+    if baseline:
+        chosen.append(baseline_target(baseline, work))
     console = Console(width=max(Console().width, 110))
     load = os.getloadavg()
     console.print(

@@ -1,4 +1,5 @@
-"""Start an app under uvicorn (uvloop, httptools, one process) as a real subprocess, and stop it."""
+"""Start an app under uvicorn (uvloop, httptools, one process) as a real subprocess, and stop it;
+plain, or held to the HTTP bounds as ``receiver serve`` runs it."""
 
 from __future__ import annotations
 
@@ -24,14 +25,18 @@ class Server:
     """``python -m uvicorn TARGET`` on 127.0.0.1, optionally pinned to one CPU."""
 
     def __init__(
-        self, target: str, *, factory: bool, env: dict[str, str], log: Path, cpu: str | None
-    ) -> None:
+        self, target: str, *, factory: bool, env: dict[str, str], log: Path, cpu: str | None,
+        bounded: bool = False,
+    ) -> None:  # fmt: skip
         self.port = free_port()
-        cmd = [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1"]
-        cmd += ["--port", str(self.port), "--loop", "uvloop", "--http", "httptools"]
-        cmd += ["--no-access-log", "--log-level", "warning"]
-        if factory:
-            cmd.append("--factory")
+        if bounded:  # as `receiver serve` serves it: receiver.serving's configuration
+            cmd = [sys.executable, "-m", "bench.serve_bounded", target, str(self.port)]
+        else:
+            cmd = [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1"]
+            cmd += ["--port", str(self.port), "--loop", "uvloop", "--http", "httptools"]
+            cmd += ["--no-access-log", "--log-level", "warning"]
+            if factory:
+                cmd.append("--factory")
         if cpu is not None:
             cmd = ["taskset", "-c", cpu, *cmd]
         self._log = log
