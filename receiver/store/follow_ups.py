@@ -27,10 +27,11 @@ def claim_follow_ups(
     """Lock the due intents, then each destination number (in one order for every sender),
     then decide each intent with the counts read under those locks.
 
-    Guards apply to intents that cannot have been sent yet; one whose sender may have sent
-    it (an expired ``sending`` lease, or flagged ``reconcile``) is claimed to be looked for.
-    One whose sender died mid-request is looked for until ``reconcile_window`` from now,
-    unless a search is already under way.
+    Guards apply to every intent this claim may send: new ones, and released ones (looked for
+    once, then sent). One whose sender may have sent it (an expired ``sending`` lease, or a
+    search under way) is claimed only to be looked for, unguarded; one whose sender died
+    mid-request is looked for until ``reconcile_window`` from now, unless a search is under
+    way already.
     """
     now = time.time()
     due = yield Fetch(q.follow_ups_due, {"limit": limit, "now": now})
@@ -59,7 +60,7 @@ def claim_follow_ups(
         if status == "sending" and until is None:
             until = now + reconcile_window
         reason = None
-        if not maybe_sent:
+        if until is None:  # it may be sent by this claim (new, or released): guard it
             others = calls[number] - counted
             reason = guards.refusal(listed=number in blocked, depth=depth, recent_calls=others)
         if reason is not None:

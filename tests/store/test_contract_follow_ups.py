@@ -78,6 +78,20 @@ async def test_a_search_keeps_its_window_and_a_release_ends_it(store, new_event)
     assert (released.reconcile, released.reconcile_until) == (True, None)
 
 
+async def test_a_released_intent_is_guarded_again(store, new_event) -> None:
+    """An intent held after an unknown outcome, its number put on the do-not-call list
+    meanwhile, is refused when released: a release never dials past a guard."""
+    key = await intent(store, new_event)
+    [item] = (await store.claim_follow_ups(10, 60.0, GUARDS)).claimed
+    assert await store.complete_follow_up(
+        key, item.attempt, "held", reason="unresolved", reconcile=True, reconcile_until=1.0
+    )
+    await store.dnc_add(NUMBER, "asked us not to")
+    assert await store.release_follow_up(key)
+    claim = await store.claim_follow_ups(10, 60.0, GUARDS, reconcile_window=5.0)
+    assert (claim.claimed, claim.refused) == ([], [(key, "do_not_call")])
+
+
 async def test_retry_waits_until_its_time(store, new_event) -> None:
     """An intent put back to pending with a later time is not claimed before then."""
     key = await intent(store, new_event)
