@@ -76,6 +76,21 @@ def fill(disk: Path) -> Path:
     return filler
 
 
+def _stored_ids(view: Path, copy: Path) -> set[str]:
+    """The ids stored, read from a copy of the database files (the receiver is idle): SQLite
+    resolves ``/proc/<pid>/root`` to this process's root, not the receiver's."""
+    copy.mkdir(exist_ok=True)
+    for suffix in ("", "-wal"):
+        source = view / f"receiver.db{suffix}"
+        if source.exists():
+            shutil.copyfile(source, copy / f"receiver.db{suffix}")
+    db = sqlite3.connect(copy / "receiver.db")
+    try:
+        return {row[0] for row in db.execute("SELECT id FROM events")}
+    finally:
+        db.close()
+
+
 @dataclass
 class DiskResult:
     how: str
@@ -131,11 +146,7 @@ async def _scenario(receiver: Receiver, disk: SmallDisk, writes: int) -> DiskRes
         await asyncio.sleep(0.1)
     after = [await send(f"after-{n}") for n in range(20)]
     await conn.close()
-    db = sqlite3.connect(f"file:{view / 'receiver.db'}?mode=ro", uri=True)
-    try:
-        stored = {row[0] for row in db.execute("SELECT id FROM events")}
-    finally:
-        db.close()
+    stored = _stored_ids(view, receiver.work / "disk-copy")
     return DiskResult(
         how=disk.how, writes_while_full=writes,
         refused_503=while_full.count(503),
