@@ -29,6 +29,7 @@ from rich.table import Table
 
 from bench.reliability import parts
 from bench.reliability.parts import FULL, SHORT, Row, Sizes
+from bench.reliability.proc import use_code
 from receiver.serving import raise_file_limit
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -81,9 +82,15 @@ def _table(rows: list[Row], title: str) -> Table:
 @click.option("--work", type=click.Path(path_type=Path), default=None,
               help="Where processes keep their files and logs (default: a new temporary "
               "directory).")  # fmt: skip
+@click.option("--code", "revision", default=None, metavar="REVISION",
+              help="Try the receiver of this git revision instead of this checkout (e.g. main: "
+              "the figures before a change).")  # fmt: skip
 @click.option("--out", type=click.Path(path_type=Path), default=ROOT / ".bench/reliability.json",
               show_default=True, help="Where the results are written as JSON.")  # fmt: skip
-def main(short: bool, chosen: str, pg_url: str | None, work: Path | None, out: Path) -> None:
+def main(
+    short: bool, chosen: str, pg_url: str | None, work: Path | None, revision: str | None,
+    out: Path,
+) -> None:  # fmt: skip
     """Run the reliability suite and print its table."""
     names = [p.strip() for p in chosen.split(",") if p.strip()]
     unknown = set(names) - set(PARTS)
@@ -96,10 +103,12 @@ def main(short: bool, chosen: str, pg_url: str | None, work: Path | None, out: P
     with tempfile.TemporaryDirectory(prefix="receiver-reliability-") as tmp:
         place = work or Path(tmp)
         place.mkdir(parents=True, exist_ok=True)
+        use_code(place, revision)
         rows = asyncio.run(_run(names, sizes, pg_url, place))
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")
     form = "short" if short else "full"
-    title = f"reliability ({form} form), {when}, {platform.machine()}"
+    code = f"the code at {revision}" if revision else "this checkout"
+    title = f"reliability ({form} form) of {code}, {when}, {platform.machine()}"
     Console(width=140).print(_table(rows, title))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"date": when, "form": form, "rows": [asdict(r) for r in rows]}))

@@ -74,6 +74,7 @@ async def _headers(port: int, stop: asyncio.Event, counts: Counter[str]) -> None
             counts[line.split(b" ")[1].decode() if line else "closed"] += 1
         except (ConnectionError, TimeoutError):
             counts["reset"] += 1  # closed with the attacker's bytes unread: the 431 is lost
+            # (or, with no bound, never answered within the wait)
         writer.close()
 
 

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from bench.reliability.proc import Receiver
+from bench.reliability.proc import HANDLERS, Receiver
 from bench.reliability.wire import KeepAlive, event
 from receiver.store.records import FollowUpRecord
 from receiver.vocode.fake import FakeVocode, Fault
@@ -34,7 +34,7 @@ FAULTS = [
     Fault(kind="delay"),
 ]
 SETTINGS = {
-    "RECEIVER_HANDLERS": "bench.reliability.handlers:router",
+    "RECEIVER_HANDLERS": HANDLERS,
     "RECEIVER_VOCODE_API_KEY": API_KEY,
     "RECEIVER_VOCODE_TIMEOUT_SECONDS": str(TIMEOUT),
     "RECEIVER_FOLLOW_UP_LEASE_SECONDS": "2",

@@ -1,7 +1,8 @@
 """The handler of the follow-up fault matrix: one call back per call that did not connect.
 
-Loaded by the suite's receiver as ``RECEIVER_HANDLERS=bench.reliability.handlers:router``;
-each call id ends in its number's digits, so every intent dials a number of its own.
+Copied beside the code under test as ``reliability_handlers`` and loaded by the suite's
+receiver as ``RECEIVER_HANDLERS=reliability_handlers:router``; each call id ends in its
+number's digits, so every intent dials a number of its own.
 """
 
 from __future__ import annotations

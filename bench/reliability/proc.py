@@ -1,13 +1,14 @@
 """Real receiver processes for the reliability suite: started, killed, measured.
 
 Each is ``python -m receiver serve`` (or ``worker``) on a free port with the settings given,
-logging JSON lines to a file of the run's directory, and the repository on ``PYTHONPATH`` so
-that the suite's own handlers import.
+logging JSON lines to a file of the run's directory. Its ``PYTHONPATH`` holds the suite's own
+handlers and the code under test: this checkout, or another revision (:func:`use_code`).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,6 +20,24 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 TOKEN = "reliability-token-0123456789abcdef"
+HANDLERS = "reliability_handlers:router"  # the suite's handler, importable by any revision
+_PATH = [str(ROOT)]
+
+
+def use_code(work: Path, revision: str | None) -> None:
+    """Run receivers with the code of ``revision`` (``git archive`` of it) or of this checkout,
+    and the suite's handler module beside it."""
+    modules = work / "modules"
+    modules.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(Path(__file__).with_name("handlers.py"), modules / "reliability_handlers.py")
+    code = ROOT
+    if revision is not None:
+        code = work / f"code-{revision.replace('/', '_')}"
+        code.mkdir(exist_ok=True)
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision],
+                                 capture_output=True, check=True)  # fmt: skip
+        subprocess.run(["tar", "-x", "-C", str(code)], input=archive.stdout, check=True)
+    _PATH[:] = [str(modules), str(code)]
 STARTUP_SECONDS = 30.0
 
 
@@ -31,7 +50,7 @@ def free_port() -> int:
 def base_env(**settings: str) -> dict[str, str]:
     """This environment without any ``RECEIVER_*`` variable, plus ``settings``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECEIVER_")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [*_PATH, env.get("PYTHONPATH")]))
     env.update(
         RECEIVER_TOKENS=TOKEN, RECEIVER_LOG_FORMAT="json", RECEIVER_LOG_LEVEL="WARNING"
     )

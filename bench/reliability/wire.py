@@ -33,7 +33,7 @@ def get(query: str, *, path: str = HOOK) -> bytes:
 
 async def exchange(port: int, data: bytes, *, timeout: float = 30.0) -> int | None:
     """Send ``data`` on a new connection; the answer's status, or None if the connection
-    closed without one."""
+    closed without one or none came within ``timeout``."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         with contextlib.suppress(ConnectionError):
@@ -42,7 +42,7 @@ async def exchange(port: int, data: bytes, *, timeout: float = 30.0) -> int | No
         async with asyncio.timeout(timeout):
             line = await reader.readline()
         return int(line.split()[1]) if line.startswith(b"HTTP/1.1 ") else None
-    except (ConnectionError, asyncio.IncompleteReadError):
+    except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
         return None
     finally:
         writer.close()
