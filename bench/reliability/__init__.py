@@ -99,6 +99,7 @@ def main(
     sizes = SHORT if short else FULL
     # the fake Vocode API runs in this process: its info lines would bury the table
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    logging.getLogger("uvicorn.error").disabled = True  # its tracebacks of clients gone away
     raise_file_limit(8192)  # the flood opens hundreds of connections from here
     with tempfile.TemporaryDirectory(prefix="receiver-reliability-") as tmp:
         place = work or Path(tmp)
