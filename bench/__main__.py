@@ -1,4 +1,4 @@
-"""``python -m bench [intake|dispatch|follow-ups|pg|console|calls|reliability] [OPTIONS]``:
+"""``python -m bench [intake|dispatch|follow-ups|pg|console|calls|reliability|bounds] [OPTIONS]``:
 one benchmark (intake by default).
 
 Each benchmark's own options follow its name: ``python -m bench dispatch --help``.
@@ -15,6 +15,7 @@ BENCHMARKS = {
     "console": "bench.console",
     "calls": "bench.calls",
     "reliability": "bench.reliability",
+    "bounds": "bench.http_bounds",
 }
 
 args = sys.argv[1:]

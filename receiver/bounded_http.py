@@ -63,7 +63,12 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = True  # from a request's start (or the last one's end) to its head's end
         self._head_bytes = 0  # fed to the parser since then
         self._messages = 0  # requests read whole: tells a head that ended apart from one cut
-        self._deadline: asyncio.TimerHandle | None = None
+        self._unmeasured = False  # a head began inside a chunk already being parsed
+        # One timer per connection, not per request: it is armed for the first request's
+        # deadline and, when it fires, looks at the request in progress then (a timer made and
+        # cancelled per request cost a kept-alive connection a quarter of its parsing time).
+        self._deadline: float | None = None  # when the request in progress must be in
+        self._timer: asyncio.TimerHandle | None = None
         self._refused = False  # nothing more is read from this connection
         self._parked: bytes | None = None  # a refusal to write once earlier answers are out
 
@@ -85,16 +90,22 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         )
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_deadline()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._in_head and not self._head_bytes:
+            self._unmeasured = False  # the head begins with this chunk: it is counted whole
         while data and not self._refused:
             if not self._in_head:
                 super().data_received(data)
                 return
             if self._deadline is None:  # the first byte of a request
-                self._deadline = self.loop.call_later(self.bounds.request_timeout, self._late)
+                self._deadline = self.loop.time() + self.bounds.request_timeout
+                if self._timer is None:
+                    self._timer = self.loop.call_at(self._deadline, self._check_deadline)
             room = self.bounds.max_header_bytes - self._head_bytes
             if len(data) <= room:
                 self._head_bytes += len(data)
@@ -118,11 +129,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     # parser callbacks -------------------------------------------------------------------------
 
     def on_headers_complete(self) -> None:
-        # exact, also for a head that began inside a chunk already being parsed (pipelining)
-        size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
-        if size > self.bounds.max_header_bytes:
-            self._refuse_head()
-            return
+        if self._unmeasured:  # it began in a chunk that ended the request before (pipelining)
+            size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+            if size > self.bounds.max_header_bytes:
+                self._refuse_head()
+                return
         self._in_head = False
         super().on_headers_complete()
 
@@ -131,10 +142,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             super().on_body(body)
 
     def on_message_complete(self) -> None:
-        self._cancel_deadline()
+        self._deadline = None
         if self._refused:
             return
-        self._in_head, self._head_bytes = True, 0
+        self._in_head, self._head_bytes, self._unmeasured = True, 0, True
         self._messages += 1
         super().on_message_complete()
 
@@ -148,8 +159,13 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             f"the request line and headers may hold {limit} bytes",
         )
 
-    def _late(self) -> None:
-        self._deadline = None
+    def _check_deadline(self) -> None:
+        self._timer = None
+        if self._deadline is None:  # no request in progress: the next one arms it again
+            return
+        if self.loop.time() < self._deadline:  # a later request's: wait for that one
+            self._timer = self.loop.call_at(self._deadline, self._check_deadline)
+            return
         seconds = self.bounds.request_timeout
         self._refuse(
             "timeout", b"408 Request Timeout", f"the request did not arrive within {seconds:g} s"
@@ -159,8 +175,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         """Answer ``status`` if nothing answered this request yet, then close; read no more."""
         if self._refused or self.transport.is_closing():
             return
-        self._refused = True
-        self._cancel_deadline()
+        self._refused, self._deadline = True, None
         self.bounds.refused(reason, len(self.connections))
         answer = _answer(status, reason, detail)
         cycle = self.cycle
@@ -184,10 +199,6 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.write(answer)
         self.transport.close()
 
-    def _cancel_deadline(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
 
 
 def bounded_protocol(bounds: Bounds) -> type[BoundedHttpToolsProtocol]:

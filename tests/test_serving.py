@@ -177,6 +177,20 @@ def test_a_half_sent_head_is_answered_408_and_closed(serve) -> None:
         assert sock.closed_by_server()
 
 
+def test_a_later_request_on_a_kept_alive_connection_has_its_own_deadline(serve) -> None:
+    """A first request served, then a second that stops half-way: the second gets its 408,
+    though the timer armed for the first has long fired."""
+    token, port, _ = serve(request_timeout_seconds="1", keep_alive_seconds="30")
+    with Conn(port) as sock:
+        sock.sendall(post_head(token, len(EVENT)) + EVENT)
+        assert sock.answer()[0] == 202
+        time.sleep(0.6)  # the second request starts well after the first: its deadline is later
+        sock.sendall(f"POST /webhooks/vocode/{token} HTTP/1.1\r\nHost: x\r\n".encode())
+        status, _, body = sock.answer()
+        assert (status, json.loads(body)["error"]) == (408, "timeout")
+        assert sock.closed_by_server()
+
+
 def test_a_body_shorter_than_its_length_is_answered_408_and_closed(serve, tmp_path) -> None:
     """A body that stops before its Content-Length is answered 408, closed, not stored."""
     token, port, _ = serve(request_timeout_seconds="1")
