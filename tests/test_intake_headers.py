@@ -8,6 +8,8 @@ from urllib.parse import quote
 
 import pytest
 
+from receiver.intake.headers import StoredHeaders
+
 JSON = {"content-type": "application/json"}
 BODY = json.dumps({"type": "event_message", "call_id": "c1", "payload": {}}).encode()
 SECRET = "whsec_" + base64.b64encode(b"relay+secret/0123456789abcd?").decode()
@@ -56,3 +58,15 @@ async def test_no_header_holding_a_secret_is_stored(served, hook, token) -> None
     stored = json.dumps(record.headers)
     for secret in (token, SECRET, SECRET.removeprefix("whsec_"), METRICS_TOKEN, API_KEY):
         assert secret not in stored
+
+
+@pytest.mark.parametrize(
+    "secret", ['quote"and\\backslash-0123456789', "caf\u00e9-secret-0123456789"]
+)
+def test_a_secret_that_json_escapes_is_still_found(secret: str) -> None:
+    """A secret JSON writes differently (a quote, a backslash, a non-ASCII letter) is found in
+    a header all the same."""
+    stored = StoredHeaders([secret])
+    value = f"Bearer {secret}".encode("latin-1")
+    kept = json.loads(stored([(b"x-auth", value), (b"x-request-id", b"r-1")]))
+    assert kept == {"x-request-id": "r-1"}
