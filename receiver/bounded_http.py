@@ -7,7 +7,9 @@ never sends a byte is never closed, and connections are accepted until the file 
 :class:`BoundedHttpToolsProtocol` adds, per connection:
 
 - a cap on the bytes of each request head (request line and headers): past it the head is
-  answered ``431`` and the connection closed; the parser is never fed more than the cap;
+  answered ``431`` and the connection closed; the parser is fed no more than the cap (a head
+  that begins inside a chunk of pipelined requests, no more than that chunk, and it is
+  measured exactly when it ends);
 - a deadline per request: the whole request (head and body) must arrive within
   ``request_timeout`` of its first byte, else ``408`` (or, when the answer has already been
   sent, a plain close);
@@ -198,7 +200,6 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if answer:
             self.transport.write(answer)
         self.transport.close()
-
 
 
 def bounded_protocol(bounds: Bounds) -> type[BoundedHttpToolsProtocol]:
