@@ -129,7 +129,9 @@ def freeze_startup_heap() -> None:
 
     Call once per serving process, after building the app. A full collection otherwise walks
     them all (some 55,000 objects) with the event loop stopped: at a few thousand requests a
-    second, such pauses of tens of milliseconds were most of the intake's p99.
+    second, such pauses of tens of milliseconds were most of the intake's p99. Measured
+    (``python -m bench intake``, 32 connections, 18 paired rounds): p99 0.58x of that without
+    it, lower in 17 of 18 rounds; requests per second unchanged (0.99x).
     """
     gc.collect()
     gc.freeze()

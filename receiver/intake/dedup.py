@@ -13,54 +13,26 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+import secrets
 import time
-from collections import deque
-from json.encoder import encode_basestring
 from typing import Any
 
 from receiver.events import TERMINAL_TYPES
 
-# Random id suffixes are read from the OS 1024 at a time: one system call per request let the
-# SQLite writer thread take the GIL from the event loop on every request.
-_suffixes: deque[str] = deque()
-os.register_at_fork(after_in_child=_suffixes.clear)
-
-
-def _random_suffix() -> str:
-    try:
-        return _suffixes.pop()
-    except IndexError:
-        block = os.urandom(5 * 1024).hex()
-        _suffixes.extend(block[i : i + 10] for i in range(10, len(block), 10))
-        return block[:10]
-
 
 def new_event_id() -> str:
     """Time-ordered, unguessable: ``evt_`` + microseconds (hex) + 40 random bits."""
-    return f"evt_{time.time_ns() // 1000:013x}{_random_suffix()}"
-
-
-_CANONICAL = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-)
+    return f"evt_{time.time_ns() // 1000:013x}{secrets.token_hex(5)}"
 
 
 def canonical(value: Any) -> str:
     """Sorted keys, no spaces, UTF-8 kept: the JSON that dedup keys are digests of.
 
-    Equal to ``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-    allow_nan=False)``: a float that is not finite raises ``ValueError`` (it is not JSON).
+    A float that is not finite raises ``ValueError`` (it is not JSON). Stored dedup keys are
+    digests of exactly these bytes: ``tests/test_intake_json.py`` pins them.
     """
-    return _CANONICAL.encode(value)
-
-
-def envelope_json(dumped: dict[str, Any], payload_json: str) -> str:
-    """``canonical(dumped)``, reusing the payload's JSON when the envelope has no extra keys."""
-    if len(dumped) != 3:  # type, call_id, payload and extras
-        return canonical(dumped)
-    call_id, kind = encode_basestring(dumped["call_id"]), encode_basestring(dumped["type"])
-    return f'{{"call_id":{call_id},"payload":{payload_json},"type":{kind}}}'
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False)  # fmt: skip
 
 
 CONTENT_KEY = "s:"

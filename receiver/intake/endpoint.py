@@ -13,7 +13,6 @@ import hmac
 import json
 import time
 from collections.abc import Callable
-from json.encoder import encode_basestring_ascii
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -38,13 +37,6 @@ log = structlog.get_logger("receiver.intake")
 
 Route = Callable[[Event], tuple[str, ...]]
 _JSON = (b"content-type", b"application/json")
-
-
-def _answer_body(answer: dict[str, Any]) -> bytes:
-    """``json.dumps(answer).encode()``, and ``{"id": ...}`` (most answers) without an encoder."""
-    if len(answer) == 1 and type(answer.get("id")) is str:
-        return b'{"id": ' + encode_basestring_ascii(answer["id"]).encode() + b"}"
-    return json.dumps(answer).encode()
 
 
 class Intake:
@@ -108,7 +100,7 @@ class Intake:
             status, outcome = 500, "internal"
             answer = {"error": "internal", "detail": None}
             log.exception("internal_error")
-        body = _answer_body(answer)
+        body = json.dumps(answer).encode()
         headers = [_JSON, (b"content-length", str(len(body)).encode())]
         if outcome == "method_not_allowed":
             headers.append((b"allow", self._allow))

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from receiver.errors import RejectedDelivery
-from receiver.intake.dedup import canonical, envelope_json
+from receiver.intake.dedup import canonical
 
 T = TypeVar("T")
 MAX_DEPTH = 64  # levels of payload.a.b... keys in a GET; JSON is bounded by its parser (200)
@@ -73,7 +73,7 @@ def event_json(dumped: dict[str, Any]) -> tuple[str, str]:
 
     def encode() -> tuple[str, str]:
         payload_json = canonical(dumped["payload"])
-        return payload_json, envelope_json(dumped, payload_json)
+        return payload_json, canonical(dumped)
 
     return as_stored_json(encode)
 

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from receiver import __version__
 from receiver.errors import RejectedDelivery
 from receiver.events import Envelope, Event, validate
-from receiver.intake.dedup import CONTENT_KEY, canonical, dedup_key, envelope_json
+from receiver.intake.dedup import CONTENT_KEY, canonical, dedup_key
 from receiver.intake.envelope import field_errors
 from receiver.store import EventRecord, Store
 
@@ -99,7 +99,7 @@ async def reparse(store: Store, route: Route, record: EventRecord) -> Reparsed:
     if key.startswith(CONTENT_KEY):  # a digest of the payload as read: read anew, digest anew
         key = dedup_key(event.type, event.call_id, payload_json, None)
     released = await store.release_quarantined(
-        record.id, envelope_json(dumped, payload_json), key, route(event)
+        record.id, canonical(dumped), key, route(event)
     )
     return Reparsed(record.id, released.outcome, released.deliveries, released.duplicate_of)
 

@@ -76,11 +76,7 @@ class PostgresStore(SqlStore):
         without (commands), neither; ``read_only`` sessions refuse every write."""
         if migrate and read_only:
             raise ValueError("a read-only store cannot be migrated")
-        # The store's statements are prepared once per connection and take arrays, whose
-        # values a custom plan cannot use anyway: planning them again on each run only costs
-        # CPU. A cached plan is remade when its tables are analysed, which this store sees
-        # to while they grow (see _rows_added).
-        session = {"plan_cache_mode": "force_generic_plan"}
+        session: dict[str, str] = {}
         if read_only:
             session["default_transaction_read_only"] = "on"
         with translated():
@@ -89,7 +85,6 @@ class PostgresStore(SqlStore):
                 min_size=1,
                 max_size=self._pool_size,
                 timeout=10,
-                reset=_keep_session,
                 server_settings=session,
             )
         self._events.bind(self._pool)
@@ -234,12 +229,6 @@ def positional(sql: str) -> tuple[str, tuple[str, ...]]:
         return f"${names.index(match[1]) + 1}"
 
     return _PARAM.sub(number, sql), tuple(names)
-
-
-async def _keep_session(conn: Connection) -> None:
-    """Released connections need no reset query (one round trip each): the store sets no
-    session state, takes only transaction-level locks, and the pool rolls back a transaction
-    left open before it calls this."""
 
 
 def _store_error(exc: BaseException) -> StoreError:
