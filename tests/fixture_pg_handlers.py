@@ -5,7 +5,8 @@ Each appends one row per completed run to ``proof_log`` in the database named by
 attempt, and the process. The table shows from outside what ran where and in which order.
 With ``PROOF_MARK_START=1`` a run also writes ``proof_started`` before it works
 (``PROOF_WORK_SECONDS``), so a test can see a handler in the middle of its run.
-``pg.third`` also asks for a follow-up call when a call did not connect.
+``pg.third`` also asks for a follow-up call when a call did not connect. Handlers time out
+after ``PROOF_TIMEOUT_SECONDS`` (2 by default).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from receiver import HandlerContext, Router
 from receiver.events import Event
 
 router = Router("pg")
+TIMEOUT = float(os.environ.get("PROOF_TIMEOUT_SECONDS", "2"))
 AGENT = "0b6f7e0a-91c2-4f1d-8a2b-6c3d4e5f6a7b"
 PROOF_TABLE = """
 CREATE TABLE IF NOT EXISTS proof_log (
@@ -72,19 +74,19 @@ async def _append(handler: str, event: Event, ctx: HandlerContext) -> None:
     )
 
 
-@router.on("*", timeout=2, max_attempts=10)
+@router.on("*", timeout=TIMEOUT, max_attempts=10)
 async def first(event: Event, ctx: HandlerContext) -> None:
     """Ordered (the default): each call's events in arrival order."""
     await _append("pg.first", event, ctx)
 
 
-@router.on("*", timeout=2, max_attempts=10)
+@router.on("*", timeout=TIMEOUT, max_attempts=10)
 async def second(event: Event, ctx: HandlerContext) -> None:
     """Ordered too."""
     await _append("pg.second", event, ctx)
 
 
-@router.on("*", timeout=2, max_attempts=10, ordered=False)
+@router.on("*", timeout=TIMEOUT, max_attempts=10, ordered=False)
 async def third(event: Event, ctx: HandlerContext) -> None:
     """Unordered; asks for one follow-up call per call that did not connect."""
     if event.type == "event_phone_call_did_not_connect":

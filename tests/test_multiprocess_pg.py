@@ -116,7 +116,10 @@ def _env(url: str, vocode_url: str) -> dict[str, str]:
         RECEIVER_HANDLERS="fixture_pg_handlers:router",
         RECEIVER_WORKER_CONCURRENCY="32",
         RECEIVER_POLL_INTERVAL_SECONDS="0.5",  # NOTIFY wakes workers; polling is the fallback
-        RECEIVER_LEASE_MARGIN_SECONDS="1",  # lease = handler timeout (2 s) + 1 s
+        # lease = handler timeout + 1 s; a timeout far above a run's 2 ms, so that only a kill,
+        # never a busy machine, makes a delivery run again
+        RECEIVER_LEASE_MARGIN_SECONDS="1",
+        PROOF_TIMEOUT_SECONDS="8",
         RECEIVER_RETRY_BASE_SECONDS="0.1",
         RECEIVER_RETRY_CAP_SECONDS="1",
         RECEIVER_LOG_FORMAT="json",
