@@ -34,7 +34,7 @@ test: lint
 	$(VENV)/bin/pytest
 
 bench: $(STAMP)
-	$(PY) -m bench
+	$(PY) -m bench pipeline
 
 ## reliability: the reliability suite, full form (bad input, fuzz, kills, faults, disk full,
 ## attacks); `make test` runs its short form

@@ -1,5 +1,5 @@
-"""``python -m bench [intake|dispatch|follow-ups|pg|console|calls|reliability|bounds] [OPTIONS]``:
-one benchmark (intake by default).
+"""``python -m bench [pipeline|intake|dispatch|follow-ups|pg|console|calls|reliability|bounds]
+[OPTIONS]``: one benchmark (intake by default; ``make bench`` runs pipeline).
 
 Each benchmark's own options follow its name: ``python -m bench dispatch --help``.
 """
@@ -8,6 +8,7 @@ import sys
 from importlib import import_module
 
 BENCHMARKS = {
+    "pipeline": "bench.pipeline",
     "intake": "bench.intake",
     "dispatch": "bench.dispatch",
     "follow-ups": "bench.follow_ups",

@@ -1,0 +1,90 @@
+"""The pipeline benchmark's figures: means over rounds, the table, and the ratios that matter."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+from rich.table import Table
+
+# (numerator, denominator, what the ratio says) over e2e events/s at the same connections
+E2E_RATIOS = (
+    ("receiver", "arq", "receiver e2e ÷ arq e2e"),
+    ("receiver", "celery", "receiver e2e ÷ celery e2e"),
+    ("receiver+worker", "receiver", "receiver+worker e2e ÷ receiver (one process) e2e"),
+    ("receiver-pg", "receiver", "receiver-pg e2e ÷ receiver (one process) e2e"),
+)
+
+
+def _mean(values: list[Any]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.mean(present) if present else None
+
+
+def _worst(values: list[Any]) -> Any:
+    present = [v for v in values if v is not None]
+    return max(present) if present else None
+
+
+def summary(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per target and connections: means over rounds; p99, backlog and what was left, the worst."""
+    out = []
+    for target, connections in dict.fromkeys((r["target"], r["connections"]) for r in runs):
+        group = [r for r in runs if (r["target"], r["connections"]) == (target, connections)]
+        out.append({
+            "target": target,
+            "connections": connections,
+            "rounds": len(group),
+            "ack_rps": _mean([r["ack_rps"] for r in group]),
+            "p50_ms": _mean([r["p50_ms"] for r in group]),
+            "p99_ms": _worst([r["p99_ms"] for r in group]),
+            "acked": sum(r["acked"] for r in group),
+            "failures": sum(r["failures"] for r in group),
+            "e2e_rps": _mean([r["e2e_rps"] for r in group]),
+            "backlog_at_end": _worst([r["backlog_at_end"] for r in group]),
+            "left": _worst([r["left"] for r in group]),
+            "cpu_us": _mean([r["cpu_us"] for r in group]),
+            "peak_mb": _worst([r["peak_mb"] for r in group]),
+            "durable": group[0]["durable"],
+        })  # fmt: skip
+    return out
+
+
+def _fmt(value: Any, spec: str) -> str:
+    return "—" if value is None else format(value, spec)
+
+
+def table(title: str, rows: list[dict[str, Any]], first: str) -> Table:
+    out = Table(title=title, title_justify="left")
+    columns = (
+        first, "target", "conns", "ack req/s", "p50 ms", "p99 ms", "e2e ev/s", "backlog@end",
+        "left", "CPU µs/ev", "peak MB", "errors", "durable on power loss",
+    )  # fmt: skip
+    for name in columns:
+        out.add_column(name, justify="left" if name in ("target", columns[-1]) else "right")
+    for r in rows:
+        out.add_row(
+            str(r[first]), r["target"], str(r["connections"]), _fmt(r["ack_rps"], ",.0f"),
+            _fmt(r["p50_ms"], ".1f"), _fmt(r["p99_ms"], ".1f"), _fmt(r["e2e_rps"], ",.0f"),
+            _fmt(r["backlog_at_end"], ",d"), _fmt(r["left"], ",d"), _fmt(r["cpu_us"], ",.0f"),
+            _fmt(r["peak_mb"], ",.0f"), str(r["failures"]), r["durable"],
+        )  # fmt: skip
+    return out
+
+
+def ratios(means: list[dict[str, Any]]) -> dict[str, Any]:
+    """The e2e ratios of :data:`E2E_RATIOS` at each number of connections where both ran."""
+    e2e = {(m["target"], m["connections"]): m["e2e_rps"] for m in means}
+    values: dict[str, dict[int, float]] = {}
+    lines = []
+    for top, bottom, label in E2E_RATIOS:
+        found = {}
+        for (target, connections), rate in e2e.items():
+            base = e2e.get((bottom, connections))
+            if target == top and rate is not None and base:
+                found[connections] = rate / base
+        if found:
+            values[label] = found
+            parts = ", ".join(f"{r:.2f} at {c} conns" for c, r in found.items())
+            lines.append(f"{label}: {parts}")
+    return {"values": values, "lines": lines}
