@@ -130,8 +130,20 @@ def _targets(names: str) -> list[Target]:
 
 
 @click.command()
-@click.option("--duration", default=8.0, show_default=True, help="Seconds of load per point.")
-@click.option("--warmup", default=1.0, show_default=True, help="Seconds of warm-up per point.")
+@click.option(
+    "--duration",
+    default=8,
+    type=click.IntRange(min=1),
+    show_default=True,
+    help="Seconds of load per point (whole seconds: wrk's unit).",
+)
+@click.option(
+    "--warmup",
+    default=1,
+    type=click.IntRange(min=0),
+    show_default=True,
+    help="Seconds of warm-up per point (0: none).",
+)
 @click.option("--connections", default="32,128", show_default=True, help="Comma-separated.")
 @click.option("--rounds", default=2, show_default=True, help="Every point this often.")
 @click.option(
@@ -158,7 +170,7 @@ def _targets(names: str) -> list[Target]:
 @click.option("--json", "json_path", default=None, help="Also write every figure to this file.")
 @click.option("--wrk", "wrk_path", default=None, help="Path to wrk (default: found or installed).")
 def main(
-    duration: float, warmup: float, connections: str, rounds: int, targets: str,
+    duration: int, warmup: int, connections: str, rounds: int, targets: str,
     drain_timeout: float, database_url: str, redis_url: str, json_path: str | None,
     wrk_path: str | None,
 ) -> None:  # fmt: skip

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import secrets
 import sqlite3
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ import asyncpg
 import redis
 
 from bench import procstat
-from bench.peers.events import HANDLED
+from bench.peers import HANDLED
 from bench.pg_runs import _pg, with_database
 
 FINISHED = """SELECT count(*), max(updated_at) FROM deliveries
@@ -30,6 +29,7 @@ FINISHED = """SELECT count(*), max(updated_at) FROM deliveries
 class Reader(Protocol):
     def handled(self) -> tuple[int, float | None]: ...
     def cpu_seconds(self) -> float: ...
+    def server_pids(self) -> list[int]: ...
 
 
 @dataclass
@@ -40,9 +40,6 @@ class SqliteDatabase:
     @property
     def url(self) -> str:
         return f"sqlite:///{self.path}"
-
-    def server_pids(self) -> list[int]:
-        return []
 
     def durable(self) -> str:
         return f"yes (SQLite synchronous={self.synchronous})"
@@ -66,6 +63,9 @@ class _SqliteReader:
 
     def cpu_seconds(self) -> float:
         return 0.0  # the benchmark's own process, not the stack's
+
+    def server_pids(self) -> list[int]:
+        return []
 
 
 @contextmanager
@@ -96,13 +96,6 @@ class PostgresDatabase:
                 await conn.close()
 
         return asyncio.run(run())
-
-    def server_pids(self) -> list[int]:
-        """The postmaster: its tree is every PostgreSQL process (backends, their reaped
-        predecessors, the background workers)."""
-        [(backend,)] = self._fetch("SELECT pg_backend_pid()")
-        time.sleep(0.1)  # asyncio.run's connection is gone; the postmaster outlives it
-        return [int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])]
 
     def durable(self) -> str:
         rows = self._fetch(
@@ -140,6 +133,11 @@ class _PostgresReader:
         """The CPU of the backend serving the benchmark's queries: not the stack's work."""
         return procstat.cpu_seconds(self.backend, reaped=False)
 
+    def server_pids(self) -> list[int]:
+        """The postmaster: its tree is every PostgreSQL process (backends, their reaped
+        predecessors, the background workers)."""
+        return [procstat.parent(self.backend)]
+
 
 @contextmanager
 def postgres_database(admin_url: str) -> Iterator[PostgresDatabase]:
@@ -174,8 +172,9 @@ class Redis:
     def durable(self) -> str:
         """What Redis is configured with, as found: only an fsync per write survives a power
         loss with every acknowledged job."""
-        config = self.client.config_get("appendonly") | self.client.config_get("appendfsync")
-        config |= self.client.config_get("save")
+        config = self.client.config_get("appendonly") | self.client.config_get("save")
+        if config.get("appendonly") == "yes":
+            config |= self.client.config_get("appendfsync")
         said = ", ".join(f"{k}={v!r}" for k, v in sorted(config.items()))
         if config.get("appendonly") == "yes" and config.get("appendfsync") == "always":
             return f"yes (Redis {said})"

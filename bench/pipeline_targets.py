@@ -195,7 +195,7 @@ def _receiver(target: Target, opts: dict, procs: Processes, stores: ExitStack) -
         wait_http(f"http://127.0.0.1:{metrics}/healthz", worker, procs.log(worker))
     reader = stores.enter_context(db.reader())
     return Stack(
-        base + WEBHOOK.format(token=token), procs.pids, shared=db.server_pids(),
+        base + WEBHOOK.format(token=token), procs.pids, shared=reader.server_pids(),
         durable=db.durable(), handled=reader.handled, reader_cpu=reader.cpu_seconds,
     )  # fmt: skip
 

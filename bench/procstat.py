@@ -23,6 +23,13 @@ def _stat_fields(pid: int) -> list[str] | None:
     return text.rsplit(")", 1)[1].split()
 
 
+def parent(pid: int) -> int:
+    fields = _stat_fields(pid)
+    if fields is None:
+        raise ProcessLookupError(pid)
+    return int(fields[1])
+
+
 def _children() -> dict[int, list[int]]:
     parents: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):

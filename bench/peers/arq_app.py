@@ -16,8 +16,8 @@ from arq.connections import ArqRedis, RedisSettings
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from bench.peers import HANDLED
 from bench.peers.events import (
-    HANDLED,
     REDIS_URL,
     SEEN_TTL_SECONDS,
     Envelope,

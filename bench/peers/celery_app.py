@@ -15,8 +15,8 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from bench.peers import HANDLED
 from bench.peers.events import (
-    HANDLED,
     REDIS_URL,
     SEEN_TTL_SECONDS,
     Envelope,

@@ -18,7 +18,6 @@ from receiver.events import parse_event
 
 TOKEN = os.environ.get("PEER_TOKEN", "")
 REDIS_URL = os.environ.get("PEER_REDIS_URL", "redis://127.0.0.1:6379/15")
-HANDLED = "bench:handled"  # the counter the benchmark reads: events handled
 SEEN_TTL_SECONDS = 24 * 3600  # Vocode retries within minutes; a day is ample
 
 log = logging.getLogger("bench.peers")
