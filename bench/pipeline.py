@@ -215,6 +215,7 @@ def main(
             "seconds": time.time() - started_at,
             "machine": {
                 "cpus": os.cpu_count(), "load_average_at_start": load,
+                "load_average_at_end": os.getloadavg(),
                 "python": platform.python_version(), "wrk": wrk_version(wrk),
             },
             "options": {k: v for k, v in opts.items() if k not in ("work", "payloads")},
