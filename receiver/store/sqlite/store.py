@@ -25,7 +25,7 @@ from receiver.store.plan import Driver, Execute, Fetch, Plan, Step
 from receiver.store.records import Claimed, ClaimRequest, Finish, NewEvent, Stored
 from receiver.store.sqlite import writes
 from receiver.store.sqlite.queries import QUERIES
-from receiver.store.sqlite.writer import Writer
+from receiver.store.sqlite.writer import Turns, Writer
 
 T = TypeVar("T")
 
@@ -47,7 +47,8 @@ class SQLiteStore(SqlStore):
         self.path = path
         self._synchronous = synchronous
         self._mode = "rwc"  # rwc: create the file (and its folder); rw: it must exist; ro
-        self._writer = Writer(self._connect, batch_max)
+        memory = path in ("", ":memory:")
+        self._writer = Writer(self._connect, batch_max, None if memory else Turns(f"{path}-lock"))
         self._reader: sqlite3.Connection | None = None
         self._read_lock = threading.Lock()
 
