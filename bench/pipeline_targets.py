@@ -32,19 +32,22 @@ WEBHOOK = "/webhooks/vocode/{token}"
 
 @dataclass(frozen=True)
 class Target:
-    """One layout. ``kind``: bare, receiver, arq or celery; for the receiver, ``workers`` is
-    how many ``receiver worker`` processes run beside ``receiver serve`` (which runs its own
-    workers too: today's CLI has no intake-only serve)."""
+    """One layout. ``kind``: bare, receiver, arq or celery; for the receiver, ``serves`` is
+    how many ``receiver serve`` processes share the port (``--reuse-port`` when more than
+    one), ``workers`` how many ``receiver worker`` processes run beside them, and
+    ``serve_args`` what else serve is given (``--intake-only``: no workers in serve)."""
 
     name: str
     kind: str
     env: dict[str, str] = field(default_factory=dict)
     workers: int = 0
     postgres: bool = False
-    serve_args: tuple[str, ...] = ()  # e.g. ("--intake-only",), once serve has it
+    serve_args: tuple[str, ...] = ()
+    serves: int = 1
 
 
 QUIET = {"RECEIVER_LOG_LEVEL": "WARNING"}
+INTAKE = ("--intake-only",)
 TARGETS = {
     t.name: t
     for t in (
@@ -52,7 +55,14 @@ TARGETS = {
         Target("receiver", "receiver", QUIET),
         Target("receiver-info", "receiver", {"RECEIVER_LOG_LEVEL": "INFO"}),
         Target("receiver+worker", "receiver", QUIET, workers=1),
+        Target("intake+worker", "receiver", QUIET, workers=1, serve_args=INTAKE),
+        Target("2serve", "receiver", QUIET, serves=2),
+        Target("2intake+worker", "receiver", QUIET, workers=1, serve_args=INTAKE, serves=2),
         Target("receiver-pg", "receiver", QUIET, workers=1, postgres=True),
+        Target("pg-1", "receiver", QUIET, postgres=True),
+        Target("pg-intake+worker", "receiver", QUIET, 1, True, INTAKE),
+        Target("pg-2serve", "receiver", QUIET, postgres=True, serves=2),
+        Target("pg-2intake+worker", "receiver", QUIET, 1, True, INTAKE, serves=2),
         Target("arq", "arq"),
         Target("celery", "celery"),
     )
@@ -185,9 +195,12 @@ def _receiver(target: Target, opts: dict, procs: Processes, stores: ExitStack) -
     )
     port = free_port()
     cmd = [str(BIN / "receiver"), "serve", "--port", str(port), *target.serve_args]
-    serve = procs.spawn("serve", cmd, {**env, "RECEIVER_WORKER_METRICS_PORT": str(free_port())})
+    if target.serves > 1:
+        cmd.append("--reuse-port")
     base = f"http://127.0.0.1:{port}"
-    wait_http(base + "/healthz", serve, procs.log(serve))  # the schema exists from here on
+    for n in range(target.serves):  # one at a time: the first creates the schema
+        serve = procs.spawn(f"serve{n}" if n else "serve", cmd, env)
+        wait_http(base + "/healthz", serve, procs.log(serve))
     for n in range(target.workers):
         metrics = free_port()
         cmd = [str(BIN / "receiver"), "worker", "--port", str(metrics)]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import resource
 import signal
+import socket
 import time
 from typing import Any
 
@@ -101,8 +102,13 @@ class _Server(uvicorn.Server):
         stop_streams(self._app)
 
 
-def serve(app: Starlette, settings: Settings, *, host: str, port: int) -> None:
-    """Serve ``app`` until SIGTERM or SIGINT, then exit with status 0."""
+def serve(
+    app: Starlette, settings: Settings, *, host: str, port: int, reuse_port: bool = False
+) -> None:
+    """Serve ``app`` until SIGTERM or SIGINT, then exit with status 0.
+
+    ``reuse_port``: bind with ``SO_REUSEPORT``, so that several processes serve one port and
+    the kernel spreads the connections among them."""
     services = getattr(app.state, "services", None)
     metrics = services.metrics if services is not None else None
     raise_file_limit(settings.max_connections + FILES_BESIDE_CONNECTIONS)
@@ -112,10 +118,26 @@ def serve(app: Starlette, settings: Settings, *, host: str, port: int) -> None:
     signal.signal(signal.SIGINT, _exit_cleanly)
     config = server_config(app, settings, host=host, port=port, metrics=metrics)
     server = _Server(config, app)
+    sockets = [_reused_port(host, port)] if reuse_port else None
     with contextlib.suppress(KeyboardInterrupt):
-        server.run()
+        server.run(sockets=sockets)
     if not server.started:  # the app's start-up failed, or the port is taken: uvicorn said why
         raise SystemExit(3)
+
+
+def _reused_port(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        log.error("cannot_bind", host=host, port=port, error=str(exc))
+        raise SystemExit(3) from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def _exit_cleanly(signum: int, frame: Any) -> None:

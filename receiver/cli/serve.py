@@ -29,7 +29,19 @@ def webhook_url(settings: Settings, host: str, port: int) -> str:
 @click.option(
     "--print-url", is_flag=True, help="Print the webhook URL, token included, to register."
 )
-def serve(host: str | None, port: int | None, print_url: bool) -> None:
+@click.option(
+    "--intake-only",
+    is_flag=True,
+    help="Only receive: no workers, no sender (run `receiver worker` beside it).",
+)
+@click.option(
+    "--reuse-port",
+    is_flag=True,
+    help="Share the port with other `receiver serve --reuse-port` processes (SO_REUSEPORT).",
+)
+def serve(
+    host: str | None, port: int | None, print_url: bool, intake_only: bool, reuse_port: bool
+) -> None:
     """Receive webhooks (and run the workers) in this process."""
     from receiver.app import freeze_startup_heap, service_app
     from receiver.logs import configure
@@ -41,7 +53,7 @@ def serve(host: str | None, port: int | None, print_url: bool) -> None:
     _warn_unknown(log)
     try:
         settings.check_serving()
-        app = service_app(build_services(settings))
+        app = service_app(build_services(settings, workers=not intake_only))
     except ReceiverError as exc:
         raise click.ClickException(str(exc)) from None
     freeze_startup_heap()
@@ -60,14 +72,19 @@ def serve(host: str | None, port: int | None, print_url: bool) -> None:
             file=sys.stderr,
             flush=True,
         )
-    log.info("serving", host=host, port=port, database=settings.database_url.scheme)
-    _run(app, settings, host, port)
+    log.info(
+        "serving", host=host, port=port, database=settings.database_url.scheme,
+        workers=not intake_only,
+    )  # fmt: skip
+    _run(app, settings, host, port, reuse_port=reuse_port)
 
 
-def _run(app: Starlette, settings: Settings, host: str, port: int) -> None:
+def _run(
+    app: Starlette, settings: Settings, host: str, port: int, *, reuse_port: bool = False
+) -> None:
     from receiver.serving import serve
 
-    serve(app, settings, host=host, port=port)
+    serve(app, settings, host=host, port=port, reuse_port=reuse_port)
 
 
 @click.command()
