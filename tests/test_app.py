@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 
+import httpx
+import pytest
+
 
 async def test_healthz_answers_while_the_process_lives(client) -> None:
     """/healthz is 200 whenever the process can answer."""
@@ -44,3 +47,21 @@ async def test_unknown_path_is_a_json_404(client) -> None:
     response = await client.get("/nowhere")
     assert response.status_code == 404
     assert response.json()["error"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/webhooks/vocode/a/b", 404),  # a token never holds a slash
+        ("/webhooks/vocodex", 404),  # a path that only begins like the webhook's
+        ("/webhooks/vocode/", 307),  # the router's own redirect, as before
+    ],
+)
+async def test_paths_near_the_webhook_are_the_routers(start_app, settings_factory, path, status):
+    """Paths the webhook's fast match does not take reach Starlette's router, which answers
+    them as it always did."""
+    app = await start_app(settings_factory())
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://receiver.test") as client:
+        response = await client.post(path, content=b"{}")
+    assert response.status_code == status

@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl
 import pydantic_core
 import structlog
 from pydantic import ValidationError
+from starlette.types import Scope
 
 from receiver.errors import RejectedDelivery, StoreError
 from receiver.events import EVENT_TYPES, Event, normalise, validate
@@ -64,7 +65,7 @@ class Intake:
         self._ignored = frozenset(EVENT_TYPES) - frozenset(settings.subscriptions)
         self._headers_json = StoredHeaders(configured_secrets(settings))
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if not self.tracing.enabled:
             await self._answer(scope, receive, send, NO_SPAN)
             return
@@ -84,7 +85,7 @@ class Intake:
             scope["receiver.span"] = span
             await self._answer(scope, receive, send, span)
 
-    async def _answer(self, scope: dict[str, Any], receive: Any, send: Any, span: Span) -> None:
+    async def _answer(self, scope: Scope, receive: Any, send: Any, span: Span) -> None:
         started = time.perf_counter()
         method = scope["method"]
         try:
@@ -133,7 +134,7 @@ class Intake:
         )
 
     async def _handle(
-        self, scope: dict[str, Any], receive: Any, method: str
+        self, scope: Scope, receive: Any, method: str
     ) -> tuple[int, dict[str, Any], str]:
         if method not in self._methods:
             raise RejectedDelivery("method_not_allowed", f"use {self._allow.decode()}")
@@ -178,7 +179,7 @@ class Intake:
         return 202, {"id": stored.id, "quarantined": True}, "quarantined"
 
     async def _decode(
-        self, scope: dict[str, Any], receive: Any, method: str, headers: dict[bytes, bytes]
+        self, scope: Scope, receive: Any, method: str, headers: dict[bytes, bytes]
     ) -> tuple[bytes, Any]:
         """Authenticate, then read the request: (what to keep as raw, the decoded body)."""
         query = scope.get("query_string", b"")
@@ -211,7 +212,7 @@ class Intake:
         payload_json, envelope_text = event_json(event.model_dump(mode="json"))
         return Reading(event.type, event.call_id, envelope_text, payload_json, self.route(event))
 
-    async def _store(self, scope: dict[str, Any], event: NewEvent) -> Stored:
+    async def _store(self, scope: Scope, event: NewEvent) -> Stored:
         """Store ``event``; when tracing, with the request's span as its trace context."""
         if not self.tracing.enabled:
             return await self.store.add_event(event)
@@ -223,7 +224,7 @@ class Intake:
 
     def _authenticate(
         self,
-        scope: dict[str, Any],
+        scope: Scope,
         headers: dict[bytes, bytes],
         params: list[tuple[str, str]],
         method: str,
