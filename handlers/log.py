@@ -1,4 +1,7 @@
-"""A PII-safe log of every event: one line each, with what an operator needs and no content.
+"""A PII-safe log of every event, with what an operator needs and no content.
+
+Its fields go on the delivery's own ``delivery_finished`` line (``ctx.annotate``): one line
+per event and handler, not two.
 
 Enabled by default (``RECEIVER_HANDLERS=handlers.log:router``). It logs the event's type and
 call, a message's sender and length (never its text), a call's duration or status, and
@@ -48,5 +51,7 @@ def summary(event: Event) -> dict[str, Any]:
 
 @router.on("*", max_attempts=3, timeout=5, ordered=False)
 async def events(event: Event, ctx: HandlerContext) -> None:
-    """Log one line per event: ``call_event`` with its safe summary."""
-    ctx.log.info("call_event", **summary(event))
+    """The event's safe summary, on its ``delivery_finished`` line."""
+    fields = summary(event)
+    del fields["type"]  # the line has it already
+    ctx.annotate(**fields)

@@ -16,10 +16,13 @@ per handler run (see the README's table of log fields).
 
 from __future__ import annotations
 
+import io
 import logging
 import sys
-from typing import TextIO
+from collections.abc import Callable
+from typing import Any, BinaryIO, TextIO
 
+import orjson
 import structlog
 from pydantic import SecretStr
 
@@ -57,25 +60,34 @@ def configure(settings: Settings, *, stream: TextIO | None = None) -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.stdlib.add_logger_name,
     ]
-    renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer()
-        if json_lines
-        else structlog.dev.ConsoleRenderer(colors=stream.isatty())
-    )
-    tail: list[structlog.types.Processor] = [
+    head: list[structlog.types.Processor] = [
         structlog.processors.StackInfoRenderer(),
         # tracebacks become text here, for both renderers, so redaction sees them
         structlog.processors.format_exc_info,
         redactor_for(settings),
         _leading_fields,
-        renderer,
     ]
     # Our own lines are rendered by structlog and written straight to the stream: the
     # standard library's records, handler and formatter cost more than the line itself on
-    # the intake's hot path. The libraries' lines take the same chain through logging.
+    # the intake's hot path. JSON lines are rendered by orjson into bytes, written to the
+    # stream's buffer (structlog's documented fast path). The libraries' lines take the
+    # same chain through logging, rendered to text.
+    factory: Callable[..., Any]
+    if not json_lines:
+        renderer: structlog.types.Processor = structlog.dev.ConsoleRenderer(
+            colors=stream.isatty()
+        )
+        text_renderer, factory = renderer, _NamedWriteLoggerFactory(stream)
+    elif isinstance(getattr(stream, "buffer", None), io.BufferedIOBase):
+        renderer = structlog.processors.JSONRenderer(orjson.dumps, option=_ORJSON)
+        text_renderer, factory = _json_text, _NamedBytesLoggerFactory(stream)
+    else:  # a text stream without bytes underneath (tests' StringIO)
+        renderer = text_renderer = _json_text
+        factory = _NamedWriteLoggerFactory(stream)
+    tail = [*head, renderer]
     structlog.configure(
         processors=[*shared, *tail],
-        logger_factory=_NamedWriteLoggerFactory(stream),
+        logger_factory=factory,
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelName(settings.log_level)
         ),
@@ -83,7 +95,9 @@ def configure(settings: Settings, *, stream: TextIO | None = None) -> None:
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta, *head, text_renderer
+        ],
     )
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
@@ -96,6 +110,35 @@ def configure(settings: Settings, *, stream: TextIO | None = None) -> None:
     for name, level in _QUIET.items():  # their INFO lines repeat ours; DEBUG shows them
         logging.getLogger(name).setLevel(logging.NOTSET if settings.log_level == "DEBUG" else level)
     logging.captureWarnings(True)
+
+
+_ORJSON = orjson.OPT_NON_STR_KEYS
+_json_bytes = structlog.processors.JSONRenderer(orjson.dumps, option=_ORJSON)
+
+
+def _json_text(
+    logger: structlog.types.WrappedLogger, name: str, event_dict: structlog.types.EventDict
+) -> str:
+    """The JSON line as text (orjson renders bytes, which are UTF-8)."""
+    rendered = _json_bytes(logger, name, event_dict)
+    return rendered.decode() if isinstance(rendered, bytes) else rendered
+
+
+class _NamedBytesLogger(structlog.BytesLogger):
+    """A structlog logger writing rendered bytes to a binary stream, with its ``name``."""
+
+    def __init__(self, file: BinaryIO, name: str) -> None:
+        super().__init__(file)
+        self.name = name
+
+
+class _NamedBytesLoggerFactory:
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def __call__(self, *args: object) -> _NamedBytesLogger:
+        self._stream.flush()  # text written before goes out first
+        return _NamedBytesLogger(self._stream.buffer, str(args[0]) if args else "receiver")
 
 
 class _NamedWriteLogger(structlog.WriteLogger):

@@ -136,10 +136,24 @@ class Redactor:
     def __call__(self, logger: object, method_name: str, event_dict: Any) -> Any:
         if not isinstance(event_dict, dict):
             return event_dict
-        return {
-            key: value if key in _KEEP else self._value(key, value, 0)
-            for key, value in event_dict.items()
-        }
+        # What _value does, unrolled for the values of nearly every line (ids, names,
+        # outcomes, numbers): a line is redacted on every log call.
+        out = {}
+        dropped_keys, texts = self._dropped_keys, self._texts
+        for key, value in event_dict.items():
+            kind = value.__class__
+            if key in _KEEP:
+                out[key] = value
+            elif dropped_keys.get(key, True) is not False:  # unknown yet, or dropped
+                out[key] = self._value(key, value, 0)
+            elif kind is str:
+                cached = texts.get(value)
+                out[key] = cached if cached is not None else self.text(value)
+            elif value is None or kind is bool or kind is float:
+                out[key] = value
+            else:
+                out[key] = self._value(key, value, 0)
+        return out
 
     def text(self, value: str) -> str:
         """``value`` with every secret (and, unless ``pii``, every phone number) redacted."""

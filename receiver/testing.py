@@ -16,7 +16,8 @@ Example::
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -61,6 +62,7 @@ class Outcome:
     error: str | None
     retry_after: float | None
     follow_ups: tuple[FollowUpRequest, ...]
+    notes: Mapping[str, Any] = field(default_factory=dict)  # what the handler annotated
 
 
 async def run(
@@ -102,7 +104,9 @@ async def run(
             call=call if spec.enrich else None,
         )
         ran = await run_handler(spec, event, ctx)
-        outcomes.append(Outcome(name, ran.kind, ran.error, ran.retry_after, ran.follow_ups))
+        outcomes.append(
+            Outcome(name, ran.kind, ran.error, ran.retry_after, ran.follow_ups, ran.notes)
+        )
     return outcomes
 
 

@@ -1,4 +1,5 @@
-"""The shipped default handler logs one line per event and nothing a caller said."""
+"""The shipped default handler puts a safe summary of each event on its delivery's line, and
+nothing a caller said."""
 
 from __future__ import annotations
 
@@ -14,14 +15,15 @@ from receiver.testing import make_event, run, sample
 
 @pytest.mark.parametrize("event_type", EVENT_TYPES)
 async def test_logs_a_safe_summary_of_every_event(event_type: str) -> None:
-    """Each event gives one `call_event` line without text, transcript, URL or phone number."""
+    """Each event's summary, without text, transcript, URL or phone number, becomes notes of
+    its delivery, and the handler logs no line of its own."""
     event = make_event(event_type)
     with capture_logs() as logs:
         [outcome] = await run(router, event)
     assert outcome.status == "done"
-    [line] = [entry for entry in logs if entry["event"] == "call_event"]
-    assert line["type"] == event_type
-    rendered = json.dumps(line)
+    assert logs == []
+    assert "type" not in outcome.notes  # the delivery_finished line has it
+    rendered = json.dumps(outcome.notes)
     payload = sample(event_type)["payload"]
     for key in ("text", "transcript", "recording_url", "to_phone_number", "from_phone_number"):
         if isinstance(payload.get(key), str):
@@ -43,8 +45,7 @@ async def test_logs_a_safe_summary_of_every_event(event_type: str) -> None:
 )
 async def test_transcripts_are_counted_in_either_shape(event, expected) -> None:
     """A whole transcript, one utterance and the library's event logs each count their lines."""
-    with capture_logs() as logs:
-        await run(router, event)
-    [line] = [entry for entry in logs if entry["event"] == "call_event"]
-    assert {key: line[key] for key in expected} == expected
-    assert "Yes." not in json.dumps(line) and "Dana" not in json.dumps(line)
+    [outcome] = await run(router, event)
+    notes = dict(outcome.notes)
+    assert {key: notes[key] for key in expected} == expected
+    assert "Yes." not in json.dumps(notes) and "Dana" not in json.dumps(notes)

@@ -353,6 +353,7 @@ async def test_one_canonical_line_per_delivery(configured, start_app, settings_f
     @router.on("event_phone_call_connected")
     async def note(event, ctx) -> None:
         ctx.log.info("noted", to=event.payload.to_phone_number)
+        ctx.annotate(segment="trial", callee=event.payload.to_phone_number)
         ran.set()
 
     settings = settings_factory(poll_interval_seconds=0.05)
@@ -375,3 +376,5 @@ async def test_one_canonical_line_per_delivery(configured, start_app, settings_f
         assert line["type"] == "event_phone_call_connected"
     assert finished["outcome"] == "done" and "duration_ms" in finished
     assert noted["to"] == "+*******0123"
+    # the handler's notes ride on the delivery's line, redacted like any field
+    assert finished["segment"] == "trial" and finished["callee"] == "+*******0123"

@@ -14,6 +14,7 @@ import pytest
 from starlette.applications import Starlette
 
 from receiver import Drop, Retry, Router
+from receiver.delivery.context import HandlerContext
 from receiver.delivery.registry import Registry
 from receiver.store.records import DeliveryFilter, Finish
 from receiver.testing import sample
@@ -389,3 +390,14 @@ async def test_when_decided_at_delivery_is_skipped_and_counted(harness) -> None:
     await h.settle_status("skipped")
     sample = h.app.state.services.metrics.registry.get_sample_value
     assert sample("receiver_deliveries_total", {"handler": "t.gated", "outcome": "skipped"}) == 1
+
+
+def test_notes_cannot_take_the_names_of_the_delivery_line() -> None:
+    """ctx.annotate refuses a field delivery_finished already has, and keeps the others."""
+    ctx = HandlerContext(event_id="evt_1", call_id="c", handler="h", attempt=1)
+    with pytest.raises(ValueError, match="outcome"):
+        ctx.annotate(outcome="fine", kept=1)
+    assert ctx.notes == {}
+    ctx.annotate(kept=1)
+    ctx.annotate(kept=2, other="x")
+    assert ctx.notes == {"kept": 2, "other": "x"}

@@ -4,7 +4,7 @@ Example::
 
     @router.on("event_phone_call_did_not_connect")
     async def call_back(event, ctx: HandlerContext) -> None:
-        ctx.log.info("calling_back", status=event.payload.telephony_status)
+        ctx.annotate(telephony_status=event.payload.telephony_status)  # on delivery_finished
         await ctx.follow_up(to_number="+15555550123", from_number="+15555550199",
                             agent="0b6f7e0a-91c2-4f1d-8a2b-6c3d4e5f6a7b",
                             not_before=time.time() + 3600)
@@ -24,6 +24,15 @@ from receiver.numbers import to_e164
 from receiver.vocode.client import VocodeClient
 from receiver.vocode.models import Call, CreateCallRequest
 
+RESERVED_NOTES = frozenset(
+    {
+        "event", "level", "logger", "timestamp", "outcome", "duration_ms", "error",
+        "follow_ups", "retry_in", "event_id", "call_id", "type", "handler", "attempt",
+        "delivery_id",
+    }
+)  # fmt: skip
+"""The fields of ``delivery_finished`` itself: a note cannot take their names."""
+
 
 @dataclass
 class HandlerContext:
@@ -42,6 +51,20 @@ class HandlerContext:
     trace_context: str | None = None  # this attempt's span (W3C traceparent), when tracing
     call: Call | None = None  # with enrich=True: the call (None if the API does not know it)
     follow_ups: list[FollowUpRequest] = field(default_factory=list)
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def annotate(self, **fields: Any) -> None:
+        """Add ``fields`` to this attempt's ``delivery_finished`` line.
+
+        One line per delivery, the handler's facts beside the worker's (outcome, duration,
+        ids): what a handler would otherwise log as a line of its own. A later call with the
+        same key replaces the value. The names the line already has are refused
+        (``ValueError``). Redaction applies as to every line.
+        """
+        taken = RESERVED_NOTES.intersection(fields)
+        if taken:
+            raise ValueError(f"delivery_finished already has {', '.join(sorted(taken))}")
+        self.notes.update(fields)
 
     def follow_up(
         self,

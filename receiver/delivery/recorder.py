@@ -112,4 +112,5 @@ class Recorder:
                 else None
             ),
             **fields,
+            **(ended.run.notes if ended.run else {}),
         )

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from receiver.backoff import Backoff
 from receiver.delivery.context import HandlerContext
@@ -29,6 +29,7 @@ class HandlerRun:
     retry_after: float | None
     follow_ups: tuple[FollowUpRequest, ...]
     seconds: float
+    notes: Mapping[str, Any] = field(default_factory=dict)  # ctx.annotate's fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +58,8 @@ async def run_handler(
         after: float | None = None,
     ) -> HandlerRun:
         follow_ups = tuple(ctx.follow_ups) if kind == "done" else ()
-        return HandlerRun(kind, error, after, follow_ups, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        return HandlerRun(kind, error, after, follow_ups, seconds, ctx.notes)
 
     try:
         if spec.when is not None and not spec.when(event):
