@@ -1,5 +1,5 @@
-"""``python -m bench [intake|dispatch|follow-ups|pg|console|calls|reliability|bounds] [OPTIONS]``:
-one benchmark (intake by default).
+"""``python -m bench [NAME] [OPTIONS]``: one benchmark (intake by default), NAME one of intake,
+dispatch, follow-ups, pg, console, calls, reliability, bounds, scale.
 
 Each benchmark's own options follow its name: ``python -m bench dispatch --help``.
 """
@@ -16,6 +16,7 @@ BENCHMARKS = {
     "calls": "bench.calls",
     "reliability": "bench.reliability",
     "bounds": "bench.http_bounds",
+    "scale": "bench.scale",
 }
 
 args = sys.argv[1:]
