@@ -16,7 +16,7 @@ from receiver.store.plan import Fetch, Plan
 from receiver.store.records import ClaimRequest
 from receiver.store.sqlite.schema import VERSIONS
 from receiver.store.sqlite.store import SQLiteStore
-from receiver.store.sqlite.writes import _HEADS, claim
+from receiver.store.sqlite.writes import _DUE, _HEADS, claim
 
 
 @pytest.fixture
@@ -116,8 +116,8 @@ async def test_ordered_claim_probes_the_index_of_active_rows(store, db_path) -> 
         conn.close()
 
 
-def _steps_of_a_claim(path: Path, slots: int) -> int:
-    """The SQLite virtual machine's steps in one ordered claim of ``slots`` (rolled back)."""
+def _steps_of_a_claim(path: Path, slots: int, handler: str = "t.h", ordered: bool = True) -> int:
+    """The SQLite virtual machine's steps in one claim of ``slots`` (rolled back)."""
     conn = connect(path)
     steps = 0
 
@@ -129,7 +129,8 @@ def _steps_of_a_claim(path: Path, slots: int) -> int:
     try:
         conn.execute("BEGIN")
         conn.set_progress_handler(count, 1)
-        request = ClaimRequest({"t.h": slots}, frozenset({"t.h"}), {"t.h": 60.0})
+        kinds = frozenset({handler} if ordered else ())
+        request = ClaimRequest({handler: slots}, kinds, {handler: 60.0})
         assert len(claim(conn, request, {})) == slots
         conn.set_progress_handler(None, 1)
         conn.execute("ROLLBACK")
@@ -138,8 +139,9 @@ def _steps_of_a_claim(path: Path, slots: int) -> int:
     return steps
 
 
-def _add_calls(path: Path, first: int, count: int) -> None:
-    """One pending delivery of ``t.h`` for each of ``count`` calls, numbered from ``first``."""
+def _add_calls(path: Path, first: int, count: int, handler: str = "t.h") -> None:
+    """One pending delivery of ``handler`` for each of ``count`` calls, numbered from
+    ``first``."""
     conn = connect(path)
     with conn:
         for n in range(first, first + count):
@@ -151,8 +153,8 @@ def _add_calls(path: Path, first: int, count: int) -> None:
             )
             conn.execute(
                 "INSERT INTO deliveries (event_seq, event_id, handler, call_id, next_attempt_at,"
-                " created_at, updated_at) VALUES (?, ?, 't.h', ?, 0, 0, 0)",
-                (n + 1, f"e{n}", f"c{n:05d}"),
+                " created_at, updated_at) VALUES (?, ?, ?, ?, 0, 0, 0)",
+                (n + 1, f"e{n}", handler, f"c{n:05d}"),
             )
     conn.close()
 
@@ -165,3 +167,18 @@ async def test_an_ordered_claim_reads_about_what_it_takes(store, db_path) -> Non
     _add_calls(db_path, 100, 900)
     many = _steps_of_a_claim(db_path, 4)
     assert many < 1.5 * few, (few, many)
+
+
+async def test_an_unordered_claim_reads_its_handlers_rows_only(store, db_path) -> None:
+    """A claim for one handler costs the same whatever the backlog of others that are due
+    earlier (a handler with no free slot, or one this process does not load)."""
+    _add_calls(db_path, 0, 100, handler="t.other")
+    _add_calls(db_path, 100, 10, handler="t.u")
+    few = _steps_of_a_claim(db_path, 4, "t.u", ordered=False)
+    _add_calls(db_path, 110, 900, handler="t.other")
+    many = _steps_of_a_claim(db_path, 4, "t.u", ordered=False)
+    assert many < 1.5 * few, (few, many)
+    conn = connect(db_path)
+    plan = conn.execute("EXPLAIN QUERY PLAN " + _DUE, ("t.u", time.time(), 4)).fetchall()
+    conn.close()
+    assert "INDEX deliveries_active " in " / ".join(row[3] for row in plan), plan

@@ -83,13 +83,15 @@ def add_event(conn: sqlite3.Connection, event: NewEvent) -> Stored:
 
 
 _ACTIVE = "('pending', 'running')"
-# Due rows of unordered handlers come from deliveries_due (``+d.handler``: not from an index
-# on the handler, which would walk every active row).
+# Due rows of an unordered handler come from deliveries_active (version 10), its own rows in
+# due order: a claim reads what it takes, however many rows of other handlers are due (from
+# deliveries_due it walked all of those first, a backlog whose handler had no free slot).
 _DUE = f"""
     SELECT d.id, d.handler, d.attempts, d.event_seq, d.event_id, d.call_id, d.side_effects,
         d.next_attempt_at
     FROM deliveries d
-    WHERE d.status IN {_ACTIVE} AND d.next_attempt_at <= ? AND +d.handler IN ({{handlers}})
+    WHERE d.handler = ? AND d.status IN {_ACTIVE} AND d.next_attempt_at <= ?
+    ORDER BY d.next_attempt_at
     LIMIT ?
 """
 # An ordered handler is offered the head of each call only: its earliest active delivery. The
@@ -157,10 +159,8 @@ def claim(
         return []
     now = time.time()
     due = []
-    unordered = [h for h in wanted if h not in ordered]
-    if unordered:
-        sql = _DUE.format(handlers=_marks(len(unordered)))
-        due += conn.execute(sql, (now, *unordered, total * 2)).fetchall()
+    for handler in (h for h in wanted if h not in ordered):
+        due += conn.execute(_DUE, (handler, now, min(wanted[handler], total))).fetchall()
     for handler in (h for h in wanted if h in ordered):
         due += _heads(conn, handler, wanted[handler], now, cursors.get(handler, ""))
     due.sort(key=lambda row: row[7])  # the earliest due first, whatever its handler
