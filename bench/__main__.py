@@ -1,5 +1,6 @@
-"""``python -m bench [pipeline|intake|dispatch|follow-ups|pg|console|calls|reliability|bounds]
-[OPTIONS]``: one benchmark (intake by default; ``make bench`` runs pipeline).
+"""``python -m bench [NAME] [OPTIONS]``: one benchmark (intake by default; ``make bench`` runs
+pipeline), NAME one of pipeline, intake, dispatch, follow-ups, pg, console, calls, reliability,
+bounds, scale.
 
 Each benchmark's own options follow its name: ``python -m bench dispatch --help``.
 """
@@ -17,6 +18,7 @@ BENCHMARKS = {
     "calls": "bench.calls",
     "reliability": "bench.reliability",
     "bounds": "bench.http_bounds",
+    "scale": "bench.scale",
 }
 
 args = sys.argv[1:]

@@ -53,6 +53,23 @@ async def test_ordered_handler_gets_only_the_head_of_each_call(store, new_event)
     assert second.event_id == ids[1]
 
 
+async def test_ordered_claims_go_round_the_calls(store, new_event) -> None:
+    """Successive claims of an ordered handler start after the call the last one took: with
+    heads due alike, every call with work waiting gets a turn before any gets a second."""
+    for n in range(15):
+        await store.add_event(new_event(n, call_id=f"c{n % 5}", handlers=("h",)))
+    taken = []
+    for _ in range(15):
+        [claimed] = await store.claim({"h": 1}, frozenset({"h"}), {"h": 60.0})
+        taken.append((claimed.call_id, claimed.event_id))
+        assert await store.finish(Finish(claimed.id, claimed.attempt, "done"))
+    assert [call for call, _ in taken[:5]] == ["c0", "c1", "c2", "c3", "c4"]
+    assert [call for call, _ in taken[5:10]] == ["c0", "c1", "c2", "c3", "c4"]  # wrapped
+    for call in {call for call, _ in taken}:
+        events = [event for c, event in taken if c == call]
+        assert events == sorted(events)  # each call's events in order
+
+
 async def test_unordered_handler_takes_a_calls_events_together(store, new_event) -> None:
     """Without order, every due delivery of a call may be claimed at once."""
     for n in range(1, 6):

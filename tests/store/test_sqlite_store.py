@@ -13,9 +13,10 @@ import pytest
 
 from receiver.errors import MigrationError, StoreError
 from receiver.store.plan import Fetch, Plan
+from receiver.store.records import ClaimRequest
 from receiver.store.sqlite.schema import VERSIONS
 from receiver.store.sqlite.store import SQLiteStore
-from receiver.store.sqlite.writes import _HEADS
+from receiver.store.sqlite.writes import _DUE, _HEADS, claim
 
 
 @pytest.fixture
@@ -102,10 +103,82 @@ async def test_ordered_claim_probes_the_index_of_active_rows(store, db_path) -> 
     never from a scan, so neither a deep backlog nor a long finished history is read."""
     conn = connect(db_path)
     try:
-        params = {"handler": "t.h", "now": time.time(), "slots": 10}
-        rows = conn.execute("EXPLAIN QUERY PLAN " + _HEADS, params).fetchall()
+        params = {"handler": "t.h", "now": time.time(), "slots": 10, "wanted": 20}
+        for op, around in (
+            (">", {"after": "c", "until": None}),
+            (">=", {"after": "", "until": "c"}),
+        ):
+            rows = conn.execute("EXPLAIN QUERY PLAN " + _HEADS.format(op=op), params | around)
+            plan = " / ".join(row[3] for row in rows.fetchall())
+            assert plan.count("INDEX deliveries_active_call") >= 3, plan  # first, next, head
+            assert "SCAN d" not in plan and "SCAN deliveries" not in plan, plan
     finally:
         conn.close()
-    plan = " / ".join(row[3] for row in rows)
-    assert plan.count("INDEX deliveries_active_call") >= 3, plan  # first, next, head
-    assert "SCAN d" not in plan and "SCAN deliveries" not in plan, plan
+
+
+def _steps_of_a_claim(path: Path, slots: int, handler: str = "t.h", ordered: bool = True) -> int:
+    """The SQLite virtual machine's steps in one claim of ``slots`` (rolled back)."""
+    conn = connect(path)
+    steps = 0
+
+    def count() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    try:
+        conn.execute("BEGIN")
+        conn.set_progress_handler(count, 1)
+        kinds = frozenset({handler} if ordered else ())
+        request = ClaimRequest({handler: slots}, kinds, {handler: 60.0})
+        assert len(claim(conn, request, {})) == slots
+        conn.set_progress_handler(None, 1)
+        conn.execute("ROLLBACK")
+    finally:
+        conn.close()
+    return steps
+
+
+def _add_calls(path: Path, first: int, count: int, handler: str = "t.h") -> None:
+    """One pending delivery of ``handler`` for each of ``count`` calls, numbered from
+    ``first``."""
+    conn = connect(path)
+    with conn:
+        for n in range(first, first + count):
+            conn.execute(
+                "INSERT INTO events (seq, id, dedup_key, type, call_id, received_at, method,"
+                " headers, envelope, raw) VALUES (?, ?, ?, 'event_message', ?, 0, 'POST', '{}',"
+                " '{}', x'')",
+                (n + 1, f"e{n}", f"k{n}", f"c{n:05d}"),
+            )
+            conn.execute(
+                "INSERT INTO deliveries (event_seq, event_id, handler, call_id, next_attempt_at,"
+                " created_at, updated_at) VALUES (?, ?, ?, ?, 0, 0, 0)",
+                (n + 1, f"e{n}", handler, f"c{n:05d}"),
+            )
+    conn.close()
+
+
+async def test_an_ordered_claim_reads_about_what_it_takes(store, db_path) -> None:
+    """However many calls have work waiting, an ordered claim walks about twice the heads it
+    may take: with ten times the calls it costs the same (it walked every call before)."""
+    _add_calls(db_path, 0, 100)
+    few = _steps_of_a_claim(db_path, 4)
+    _add_calls(db_path, 100, 900)
+    many = _steps_of_a_claim(db_path, 4)
+    assert many < 1.5 * few, (few, many)
+
+
+async def test_an_unordered_claim_reads_its_handlers_rows_only(store, db_path) -> None:
+    """A claim for one handler costs the same whatever the backlog of others that are due
+    earlier (a handler with no free slot, or one this process does not load)."""
+    _add_calls(db_path, 0, 100, handler="t.other")
+    _add_calls(db_path, 100, 10, handler="t.u")
+    few = _steps_of_a_claim(db_path, 4, "t.u", ordered=False)
+    _add_calls(db_path, 110, 900, handler="t.other")
+    many = _steps_of_a_claim(db_path, 4, "t.u", ordered=False)
+    assert many < 1.5 * few, (few, many)
+    conn = connect(db_path)
+    plan = conn.execute("EXPLAIN QUERY PLAN " + _DUE, ("t.u", time.time(), 4)).fetchall()
+    conn.close()
+    assert "INDEX deliveries_active " in " / ".join(row[3] for row in plan), plan

@@ -25,9 +25,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-import asyncpg
-
 from receiver.store import rows
+from receiver.store.cursors import advance
 from receiver.store.postgres.batch import Connection
 from receiver.store.postgres.intake import NOW
 from receiver.store.postgres.queries import RUNNING
@@ -170,21 +169,8 @@ async def claim(
         limit,  # NULL: no limit but the handlers' own
         [cursors.get(h, "") for h in wanted],
     )
-    _advance(cursors, found, ordered)
+    advance(cursors, [(r["handler"], r["call_id"]) for r in found if r["handler"] in ordered])
     return [rows.claimed(row) for row in found]  # in the order of rows.CLAIMED_COLUMNS
-
-
-def _advance(cursors: dict[str, str], found: list[asyncpg.Record], ordered: frozenset[str]) -> None:
-    """Start the next walk after the last call this one took (in the walk's order: the
-    calls after the cursor, then, wrapped around, those up to it)."""
-    taken: dict[str, list[str]] = {}
-    for row in found:
-        if row["handler"] in ordered:
-            taken.setdefault(row["handler"], []).append(row["call_id"])
-    for handler, calls in taken.items():
-        cursor = cursors.get(handler, "")
-        wrapped = [c for c in calls if c <= cursor]
-        cursors[handler] = max(wrapped) if wrapped else max(calls)
 
 
 async def finish(conn: Connection, results: list[Finish]) -> list[object]:
@@ -220,7 +206,6 @@ def _rounds(results: Iterable[Finish]) -> list[dict[int, Finish]]:
         else:
             rounds.append({result.id: result})
     return rounds
-
 
 
 def follow_up_columns(results: list[Finish]) -> list[list[Any]]:

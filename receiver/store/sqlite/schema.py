@@ -166,4 +166,15 @@ VERSIONS: list[Version] = [
     CREATE TABLE write_probe (id INTEGER PRIMARY KEY, at REAL NOT NULL)
     """,
     ),
+    # 10: each unordered handler's active deliveries in due order (PostgreSQL's
+    # deliveries_active, partial on its pending rows since 1): a claim for one handler read
+    # deliveries_due and skipped every due row of the others, all of a million-row backlog
+    # whose handler had no free slot (python -m bench scale)
+    Version(
+        "the partial index of active deliveries per handler, in due order",
+        """
+    CREATE INDEX deliveries_active ON deliveries (handler, next_attempt_at)
+        WHERE status IN ('pending', 'running')
+    """,
+    ),
 ]

@@ -51,6 +51,7 @@ class SQLiteStore(SqlStore):
         self._writer = Writer(self._connect, batch_max, None if memory else Turns(f"{path}-lock"))
         self._reader: sqlite3.Connection | None = None
         self._read_lock = threading.Lock()
+        self._cursors: dict[str, str] = {}  # per ordered handler: where the next claim looks
 
     # lifecycle --------------------------------------------------------------------------------
 
@@ -126,7 +127,7 @@ class SQLiteStore(SqlStore):
         return await self._writer.submit(lambda conn: writes.add_event(conn, event), notify=True)
 
     async def _claim(self, request: ClaimRequest) -> list[Claimed]:
-        return await self._writer.submit(lambda conn: writes.claim(conn, request))
+        return await self._writer.submit(lambda conn: writes.claim(conn, request, self._cursors))
 
     async def finish_many(self, results: list[Finish]) -> list[bool | StoreError]:
         return await self._writer.submit(

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from typing import Any
 
 from receiver.errors import StoreError
 from receiver.events import TERMINAL_TYPES
 from receiver.store import rows
+from receiver.store.cursors import advance
 from receiver.store.records import Claimed, ClaimRequest, Finish, NewEvent, Stored
 
 _INSERT_EVENT = (
@@ -81,45 +83,73 @@ def add_event(conn: sqlite3.Connection, event: NewEvent) -> Stored:
 
 
 _ACTIVE = "('pending', 'running')"
-# Due rows of unordered handlers come from deliveries_due (``+d.handler``: not from an index
-# on the handler, which would walk every active row).
+# Due rows of an unordered handler come from deliveries_active (version 10), its own rows in
+# due order: a claim reads what it takes, however many rows of other handlers are due (from
+# deliveries_due it walked all of those first, a backlog whose handler had no free slot).
 _DUE = f"""
     SELECT d.id, d.handler, d.attempts, d.event_seq, d.event_id, d.call_id, d.side_effects,
         d.next_attempt_at
     FROM deliveries d
-    WHERE d.status IN {_ACTIVE} AND d.next_attempt_at <= ? AND +d.handler IN ({{handlers}})
+    WHERE d.handler = ? AND d.status IN {_ACTIVE} AND d.next_attempt_at <= ?
+    ORDER BY d.next_attempt_at
     LIMIT ?
 """
-# An ordered handler is offered the head of each call only: its earliest active delivery.
-# The heads are found by a skip scan of deliveries_active_call (one index probe per call
-# with active deliveries, however deep a call's backlog), then the due ones taken.
+# An ordered handler is offered the head of each call only: its earliest active delivery. The
+# heads are found by a skip scan of deliveries_active_call, one index probe per call however
+# deep its backlog, that starts after the handler's cursor (store/cursors.py) and stops once it
+# has seen :wanted due heads; the earliest due among them are taken. A claim reads about what
+# it takes, however many calls wait. {op} is ">" for the walk from the cursor, ">=" for the
+# one that wraps around from the first call up to the cursor (:until). A head is due when its
+# time has come: pending and due, or running with an expired lease.
+_HEAD = f"""(SELECT h.id FROM deliveries h
+    WHERE h.handler = :handler AND h.call_id = walk.call_id AND h.status IN {_ACTIVE}
+    ORDER BY h.event_seq LIMIT 1)"""
 _HEADS = f"""
-    WITH RECURSIVE calls(call_id) AS (
+    WITH RECURSIVE walk(call_id, found) AS (
         SELECT (SELECT min(call_id) FROM deliveries
-                WHERE handler = :handler AND status IN {_ACTIVE})
+                WHERE handler = :handler AND status IN {_ACTIVE} AND call_id {{op}} :after), 0
         UNION ALL
         SELECT (SELECT min(call_id) FROM deliveries
-                WHERE handler = :handler AND status IN {_ACTIVE} AND call_id > calls.call_id)
-        FROM calls WHERE calls.call_id IS NOT NULL
+                WHERE handler = :handler AND status IN {_ACTIVE} AND call_id > walk.call_id),
+            walk.found + coalesce(
+                (SELECT d.next_attempt_at <= :now FROM deliveries d WHERE d.id = {_HEAD}), 0)
+        FROM walk
+        WHERE walk.call_id IS NOT NULL AND walk.found < :wanted
+          AND (:until IS NULL OR walk.call_id <= :until)
     )
     SELECT d.id, d.handler, d.attempts, d.event_seq, d.event_id, d.call_id, d.side_effects,
         d.next_attempt_at
-    FROM calls JOIN deliveries d ON d.id = (
-        SELECT h.id FROM deliveries h
-        WHERE h.handler = :handler AND h.call_id = calls.call_id AND h.status IN {_ACTIVE}
-        ORDER BY h.event_seq LIMIT 1)
-    WHERE d.next_attempt_at <= :now
+    FROM walk JOIN deliveries d ON d.id = {_HEAD}
+    WHERE (:until IS NULL OR walk.call_id <= :until) AND d.next_attempt_at <= :now
     ORDER BY d.next_attempt_at
     LIMIT :slots
 """
+
+
+def _heads(
+    conn: sqlite3.Connection, handler: str, slots: int, now: float, cursor: str
+) -> list[tuple[Any, ...]]:
+    """Up to ``slots`` due heads of ``handler``: from the calls after ``cursor``, then,
+    if those had too few, from the first call up to it."""
+    params = {"handler": handler, "now": now, "slots": slots, "wanted": 2 * slots}
+    after = {"after": cursor, "until": None}
+    found = conn.execute(_HEADS.format(op=">"), params | after).fetchall()
+    if len(found) < slots:
+        around = {"after": "", "until": cursor, "slots": slots - len(found)}
+        found += conn.execute(_HEADS.format(op=">="), params | around).fetchall()
+    return found
 
 
 def _marks(n: int) -> str:
     return ",".join("?" * n)
 
 
-def claim(conn: sqlite3.Connection, request: ClaimRequest) -> list[Claimed]:
-    """Lease the earliest due deliveries, within each handler's slots and the limit."""
+def claim(
+    conn: sqlite3.Connection, request: ClaimRequest, cursors: dict[str, str] | None = None
+) -> list[Claimed]:
+    """Lease the earliest due deliveries, within each handler's slots and the limit;
+    ``cursors`` (per ordered handler) is where its walk over the calls starts, and is moved on."""
+    cursors = {} if cursors is None else cursors
     ordered, leases = request.ordered, request.leases
     wanted = {h: n for h, n in request.slots.items() if n > 0}
     total = sum(wanted.values())
@@ -129,13 +159,10 @@ def claim(conn: sqlite3.Connection, request: ClaimRequest) -> list[Claimed]:
         return []
     now = time.time()
     due = []
-    unordered = [h for h in wanted if h not in ordered]
-    if unordered:
-        sql = _DUE.format(handlers=_marks(len(unordered)))
-        due += conn.execute(sql, (now, *unordered, total * 2)).fetchall()
+    for handler in (h for h in wanted if h not in ordered):
+        due += conn.execute(_DUE, (handler, now, min(wanted[handler], total))).fetchall()
     for handler in (h for h in wanted if h in ordered):
-        params = {"handler": handler, "now": now, "slots": wanted[handler]}
-        due += conn.execute(_HEADS, params).fetchall()
+        due += _heads(conn, handler, wanted[handler], now, cursors.get(handler, ""))
     due.sort(key=lambda row: row[7])  # the earliest due first, whatever its handler
     taken = []
     for row in due:
@@ -146,6 +173,7 @@ def claim(conn: sqlite3.Connection, request: ClaimRequest) -> list[Claimed]:
                 break
     if not taken:
         return []
+    advance(cursors, [(r[1], r[5]) for r in taken if r[1] in ordered])
     conn.executemany(
         "UPDATE deliveries SET status = 'running', attempts = attempts + 1, lease_until = ?,"
         " next_attempt_at = ?, updated_at = ? WHERE id = ?",
