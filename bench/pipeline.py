@@ -40,7 +40,7 @@ import click
 from rich.console import Console
 
 from bench.pipeline_report import ratios, summary, table
-from bench.pipeline_targets import TARGETS, Stack, Target, started
+from bench.pipeline_targets import TARGETS, Stack, Target, at_revision, started
 from bench.wrk import Point, find_wrk, run_wrk, write_payloads, wrk_version
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -167,18 +167,31 @@ def _targets(names: str) -> list[Target]:
     show_default=True,
     help="Redis database of the peers (flushed before and after each point).",
 )
+@click.option(
+    "--revision",
+    "revisions",
+    multiple=True,
+    help="Also run the chosen one-process receiver targets with this git revision's code "
+    "(e.g. HEAD~3), in the same rounds: the figures before a change.",
+)
 @click.option("--json", "json_path", default=None, help="Also write every figure to this file.")
 @click.option("--wrk", "wrk_path", default=None, help="Path to wrk (default: found or installed).")
 def main(
     duration: int, warmup: int, connections: str, rounds: int, targets: str,
-    drain_timeout: float, database_url: str, redis_url: str, json_path: str | None,
-    wrk_path: str | None,
+    drain_timeout: float, database_url: str, redis_url: str, revisions: tuple[str, ...],
+    json_path: str | None, wrk_path: str | None,
 ) -> None:  # fmt: skip
     """Ack rate, latency and end-to-end handling: the receiver's layouts against its peers."""
     chosen = _targets(targets)
     wrk = find_wrk(wrk_path)
     work = ROOT / ".bench" / "pipeline"
     work.mkdir(parents=True, exist_ok=True)
+    chosen += [
+        at_revision(target, revision, work)
+        for revision in revisions
+        for target in list(chosen)
+        if target.kind == "receiver" and target.serves == 1 and not target.serve_args
+    ]
     payloads = work / "payloads.txt"
     kinds = write_payloads(payloads)
     opts: dict[str, Any] = {

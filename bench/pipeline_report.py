@@ -12,7 +12,14 @@ E2E_RATIOS = (
     ("receiver", "arq", "receiver e2e ÷ arq e2e"),
     ("receiver", "celery", "receiver e2e ÷ celery e2e"),
     ("receiver+worker", "receiver", "receiver+worker e2e ÷ receiver (one process) e2e"),
+    ("intake+worker", "receiver", "intake+worker e2e ÷ receiver (one process) e2e"),
+    ("2serve", "receiver", "2serve e2e ÷ receiver (one process) e2e"),
+    ("2intake+worker", "receiver", "2intake+worker e2e ÷ receiver (one process) e2e"),
     ("receiver-pg", "receiver", "receiver-pg e2e ÷ receiver (one process) e2e"),
+    ("pg-1", "receiver", "pg-1 e2e ÷ receiver (one process, SQLite) e2e"),
+    ("pg-intake+worker", "pg-1", "pg-intake+worker e2e ÷ pg-1 (one process) e2e"),
+    ("pg-2serve", "pg-1", "pg-2serve e2e ÷ pg-1 (one process) e2e"),
+    ("pg-2intake+worker", "pg-1", "pg-2intake+worker e2e ÷ pg-1 (one process) e2e"),
 )
 
 
@@ -73,16 +80,23 @@ def table(title: str, rows: list[dict[str, Any]], first: str) -> Table:
 
 
 def ratios(means: list[dict[str, Any]]) -> dict[str, Any]:
-    """The e2e ratios of :data:`E2E_RATIOS` at each number of connections where both ran."""
-    e2e = {(m["target"], m["connections"]): m["e2e_rps"] for m in means}
+    """The e2e ratios of :data:`E2E_RATIOS` at each number of connections where both ran; and
+    each target against the same target at another revision (``name@rev``): e2e and CPU."""
     values: dict[str, dict[int, float]] = {}
     lines = []
-    for top, bottom, label in E2E_RATIOS:
+    pairs = [(top, bottom, label, "e2e_rps") for top, bottom, label in E2E_RATIOS]
+    for name in dict.fromkeys(m["target"] for m in means):
+        if "@" in name:
+            now = name.split("@", 1)[0]
+            pairs.append((now, name, f"{now} e2e ÷ {name} e2e", "e2e_rps"))
+            pairs.append((now, name, f"{now} CPU µs/event ÷ {name}", "cpu_us"))
+    for top, bottom, label, key in pairs:
+        figures = {(m["target"], m["connections"]): m[key] for m in means}
         found = {}
-        for (target, connections), rate in e2e.items():
-            base = e2e.get((bottom, connections))
-            if target == top and rate is not None and base:
-                found[connections] = rate / base
+        for (target, connections), value in figures.items():
+            base = figures.get((bottom, connections))
+            if target == top and value is not None and base:
+                found[connections] = value / base
         if found:
             values[label] = found
             parts = ", ".join(f"{r:.2f} at {c} conns" for c, r in found.items())

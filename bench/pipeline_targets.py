@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO
 
@@ -44,6 +44,21 @@ class Target:
     postgres: bool = False
     serve_args: tuple[str, ...] = ()
     serves: int = 1
+    code: Path | None = None  # another revision's receiver (first on PYTHONPATH): a baseline
+
+
+def at_revision(target: Target, revision: str, work: Path) -> Target:
+    """``target`` run with the receiver (and default handler) of ``revision``, from ``git
+    archive``: the figures before a change, measured in the same rounds as after it."""
+    where = work / f"code-{revision.replace('/', '_')}"
+    if not where.exists():
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", revision, "receiver", "handlers"],
+            capture_output=True, check=True,
+        )  # fmt: skip
+        where.mkdir(parents=True)
+        subprocess.run(["tar", "-x", "-C", str(where)], input=archive.stdout, check=True)
+    return replace(target, name=f"{target.name}@{revision}", code=where)
 
 
 QUIET = {"RECEIVER_LOG_LEVEL": "WARNING"}
@@ -193,6 +208,8 @@ def _receiver(target: Target, opts: dict, procs: Processes, stores: ExitStack) -
         RECEIVER_LOG_FORMAT="json",
         **target.env,
     )
+    if target.code is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(target.code), env["PYTHONPATH"]])
     port = free_port()
     cmd = [str(BIN / "receiver"), "serve", "--port", str(port), *target.serve_args]
     if target.serves > 1:

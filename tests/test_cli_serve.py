@@ -22,7 +22,9 @@ def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """Replace the uvicorn run and the global log set-up; record each would-be server start."""
     starts: list[dict[str, Any]] = []
     monkeypatch.setattr(
-        serve_module, "_run", lambda app, settings, host, port: starts.append(locals())
+        serve_module,
+        "_run",
+        lambda app, settings, host, port, reuse_port=False: starts.append(locals()),
     )
     monkeypatch.setattr(receiver.logs, "configure", lambda settings: None)
     return starts
