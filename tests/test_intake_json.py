@@ -11,7 +11,6 @@ import pytest
 from receiver.events import parse_event
 from receiver.intake.dedup import canonical, new_event_id
 from receiver.intake.headers import SECRET_HEADERS, StoredHeaders
-from receiver.intake.limits import event_json
 
 SAMPLES = sorted((resources.files("receiver") / "samples").iterdir(), key=lambda e: e.name)
 ODD = {
@@ -31,7 +30,6 @@ def _reference(value: Any) -> str:
         *(json.loads(s.read_text()) for s in SAMPLES if s.name.startswith("event_")),
         ODD,
         {**ODD, "extra": {"b": 1, "a": 1e308}},
-        {**ODD, "a\u00e9\"key": 1, "payloaD": 2, "paylo": [3]},  # keys around "payload"
     ],
 )
 def test_stored_json_is_what_json_dumps_gives(body: dict[str, Any]) -> None:
@@ -39,8 +37,6 @@ def test_stored_json_is_what_json_dumps_gives(body: dict[str, Any]) -> None:
     dumped = parse_event(body).model_dump(mode="json")
     assert canonical(dumped["payload"]) == _reference(dumped["payload"])
     assert canonical(dumped) == _reference(dumped)
-    # intake's envelope JSON, made around the payload's rather than encoding it again
-    assert event_json(dumped) == (_reference(dumped["payload"]), _reference(dumped))
 
 
 @pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])

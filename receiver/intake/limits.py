@@ -73,13 +73,7 @@ def event_json(dumped: dict[str, Any]) -> tuple[str, str]:
 
     def encode() -> tuple[str, str]:
         payload_json = canonical(dumped["payload"])
-        # the envelope's canonical JSON around the payload's, which is not encoded twice: its
-        # keys sorted, each key and value as canonical() writes them (a test pins the bytes)
-        members = (
-            f"{canonical(key)}:{payload_json if key == 'payload' else canonical(dumped[key])}"
-            for key in sorted(dumped)
-        )
-        return payload_json, "{" + ",".join(members) + "}"
+        return payload_json, canonical(dumped)
 
     return as_stored_json(encode)
 
