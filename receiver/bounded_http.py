@@ -55,50 +55,6 @@ def _answer(status: bytes, error: str, detail: str) -> bytes:
     return head + body
 
 
-class OneWrite:
-    """A request's view of its connection that sends an answer's head and body together.
-
-    uvicorn writes the head of a response when the app starts it and the body when the app
-    sends it: two sends, each a trip through the TCP stack (on loopback, the receiving end's
-    too). An answer's head is held until the body follows, which for the webhook's answers is
-    in the same step of the same task, and sent with it. What is held is sent at the end of
-    the loop's turn whatever happens (a streamed response's head, an app that raises), and
-    before any other use of the transport.
-    """
-
-    __slots__ = ("_held", "_loop", "_transport")
-
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
-        self._transport = transport
-        self._loop = loop
-        self._held: bytes | None = None
-
-    def write(self, data: bytes) -> None:
-        if self._held is None:
-            self._held = bytes(data)
-            self._loop.call_soon(self.flush)
-        else:
-            held, self._held = self._held, None
-            self._transport.write(held + data)
-
-    def flush(self) -> None:
-        if self._held is not None:
-            held, self._held = self._held, None
-            if not self._transport.is_closing():
-                self._transport.write(held)
-
-    def close(self) -> None:
-        self.flush()
-        self._transport.close()
-
-    def is_closing(self) -> bool:
-        return self._transport.is_closing()
-
-    def __getattr__(self, name: str) -> Any:
-        self.flush()  # whatever else is done with the connection comes after what is held
-        return getattr(self._transport, name)
-
-
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
     """An :class:`HttpToolsProtocol` held to :attr:`bounds` (set by :func:`bounded_protocol`)."""
 
@@ -168,8 +124,6 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 self._refuse_head()
 
     def on_response_complete(self) -> None:
-        if isinstance(self.cycle.transport, OneWrite):  # a head without a body: sent now
-            self.cycle.transport.flush()
         super().on_response_complete()
         if self._parked is not None and self.cycle.response_complete:
             self._close_with(self._parked)
@@ -184,9 +138,6 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 return
         self._in_head = False
         super().on_headers_complete()
-        cycle = getattr(self, "cycle", None)
-        if cycle is not None and cycle.transport is self.transport:
-            cycle.transport = OneWrite(self.transport, self.loop)
 
     def on_body(self, body: bytes) -> None:
         if not self._refused:

@@ -7,7 +7,6 @@ Socket timeouts here are deadlines for an answer that must come, not measurement
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import socket
@@ -282,45 +281,3 @@ def test_bounds_leave_keep_alive_traffic_alone(serve) -> None:
             body = EVENT.replace(b"c-serving", f"c-{n}".encode())
             sock.sendall(post_head(token, len(body)) + body)
             assert sock.answer()[0] == 202
-
-
-class _Transport:
-    def __init__(self) -> None:
-        self.writes: list[bytes] = []
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.writes.append(data)
-
-    def close(self) -> None:
-        self.closed = True
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def get_extra_info(self, name: str) -> str:
-        return name
-
-
-async def test_an_answer_goes_out_in_one_write_and_nothing_held_is_lost() -> None:
-    """A head and the body after it leave in one write; a head alone leaves at the end of the
-    loop's turn, or before a close or any other use of the connection."""
-    from receiver.bounded_http import OneWrite
-
-    loop = asyncio.get_running_loop()
-    raw = _Transport()
-    one = OneWrite(raw, loop)  # type: ignore[arg-type]
-    one.write(b"HEAD\r\n\r\n")
-    assert raw.writes == []
-    one.write(b"body")
-    assert raw.writes == [b"HEAD\r\n\r\nbody"]
-    one.write(b"HEAD2\r\n\r\n")  # a head with no body (a 204), left alone
-    await asyncio.sleep(0)
-    assert raw.writes[-1] == b"HEAD2\r\n\r\n"
-    one.write(b"HEAD3\r\n\r\n")
-    one.close()
-    assert (raw.writes[-1], raw.closed) == (b"HEAD3\r\n\r\n", True)
-    raw2 = _Transport()
-    two = OneWrite(raw2, loop)  # type: ignore[arg-type]
-    two.write(b"HEAD4\r\n\r\n")
-    assert two.get_extra_info("peername") == "peername" and raw2.writes == [b"HEAD4\r\n\r\n"]
