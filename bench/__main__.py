@@ -1,6 +1,6 @@
 """``python -m bench [NAME] [OPTIONS]``: one benchmark (intake by default; ``make bench`` runs
 pipeline), NAME one of pipeline, intake, dispatch, follow-ups, pg, console, calls, reliability,
-bounds, scale.
+bounds, scale, stages.
 
 Each benchmark's own options follow its name: ``python -m bench dispatch --help``.
 """
@@ -19,6 +19,7 @@ BENCHMARKS = {
     "reliability": "bench.reliability",
     "bounds": "bench.http_bounds",
     "scale": "bench.scale",
+    "stages": "bench.stages",
 }
 
 args = sys.argv[1:]
