@@ -78,7 +78,7 @@ def configure(settings: Settings, *, stream: TextIO | None = None) -> None:
             colors=stream.isatty()
         )
         text_renderer, factory = renderer, _NamedWriteLoggerFactory(stream)
-    elif isinstance(getattr(stream, "buffer", None), io.BufferedIOBase):
+    elif isinstance(getattr(stream, "buffer", None), io.BufferedIOBase | io.RawIOBase):
         renderer = structlog.processors.JSONRenderer(orjson.dumps, option=_ORJSON)
         text_renderer, factory = _json_text, _NamedBytesLoggerFactory(stream)
     else:  # a text stream without bytes underneath (tests' StringIO)

@@ -378,3 +378,21 @@ async def test_one_canonical_line_per_delivery(configured, start_app, settings_f
     assert noted["to"] == "+*******0123"
     # the handler's notes ride on the delivery's line, redacted like any field
     assert finished["segment"] == "trial" and finished["callee"] == "+*******0123"
+
+
+@pytest.mark.parametrize("buffering", [0, -1], ids=["raw", "buffered"])
+def test_json_lines_to_a_binary_stream_are_orjson_bytes(configured, tmp_path, buffering) -> None:
+    """On a stream with bytes underneath (stderr's is unbuffered), our lines and the libraries'
+    lines arrive whole and in order, UTF-8, each redacted."""
+    path = tmp_path / "log"
+    raw = open(path, "wb", buffering=buffering)  # noqa: SIM115
+    stream = io.TextIOWrapper(raw, write_through=True) if buffering == 0 else open(path, "w")  # noqa: SIM115
+    configured(stream, log_level="INFO", log_format="json")
+    structlog.get_logger("receiver.test").info("ours", text_chars=3, name="caf\u00e9")
+    logging.getLogger("library").warning("theirs %s", API_KEY)
+    structlog.get_logger("receiver.test").info("ours_again", token=API_KEY)
+    stream.flush()
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert [line["event"] for line in lines] == ["ours", "theirs [redacted]", "ours_again"]
+    assert lines[0]["name"] == "caf\u00e9" and lines[2]["token"] == "[redacted]"
+    assert "\u00e9" in path.read_text(encoding="utf-8")  # UTF-8, not a \\u escape
