@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import resource
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -64,6 +65,8 @@ class Row:
     cpu_us: float  # the stack's CPU per acked event, load start until drained
     peak_mb: float
     durable: str
+    busy_cores: float = 0.0  # the whole machine's busy CPUs while wrk ran (/proc/stat)
+    wrk_cores: float = 0.0  # what wrk itself used of them
 
 
 @dataclass
@@ -102,7 +105,10 @@ def measure(target: Target, connections: int, round_no: int, opts: dict) -> Row:
         base = stack.handled()[0] if stack.handled else 0
         cpu_before = stack.cpu_seconds()
         start = time.time()
+        busy, wrk_cpu = _machine_busy(), _children_cpu()
         point = _load(stack, connections, opts["duration"], tag, opts)
+        busy = (_machine_busy() - busy) / point.seconds
+        wrk_cores = (_children_cpu() - wrk_cpu) / point.seconds
         e2e = backlog = left = None
         if stack.handled is not None:
             # requests in flight when wrk stops are stored and handled but not counted as
@@ -118,7 +124,21 @@ def measure(target: Target, connections: int, round_no: int, opts: dict) -> Row:
         round_no, target.name, connections, point.rps, point.p50_ms, point.p99_ms,
         point.accepted, point.failures, e2e, backlog, left,
         cpu / point.accepted * 1e6 if point.accepted else 0.0, peak / 2**20, stack.durable,
+        busy, wrk_cores,
     )  # fmt: skip
+
+
+def _machine_busy() -> float:
+    """CPU seconds every CPU of the machine has spent not idle (nor waiting for I/O)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's finished children (wrk, once it has exited)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _targets(names: str) -> list[Target]:

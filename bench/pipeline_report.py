@@ -53,6 +53,8 @@ def summary(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "cpu_us": _mean([r["cpu_us"] for r in group]),
             "peak_mb": _worst([r["peak_mb"] for r in group]),
             "durable": group[0]["durable"],
+            "busy_cores": _mean([r.get("busy_cores") for r in group]),
+            "wrk_cores": _mean([r.get("wrk_cores") for r in group]),
         })  # fmt: skip
     return out
 
@@ -65,7 +67,7 @@ def table(title: str, rows: list[dict[str, Any]], first: str) -> Table:
     out = Table(title=title, title_justify="left")
     columns = (
         first, "target", "conns", "ack req/s", "p50 ms", "p99 ms", "e2e ev/s", "backlog@end",
-        "left", "CPU µs/ev", "peak MB", "errors", "durable on power loss",
+        "left", "CPU µs/ev", "peak MB", "errors", "busy CPUs (wrk)", "durable on power loss",
     )  # fmt: skip
     for name in columns:
         out.add_column(name, justify="left" if name in ("target", columns[-1]) else "right")
@@ -74,7 +76,9 @@ def table(title: str, rows: list[dict[str, Any]], first: str) -> Table:
             str(r[first]), r["target"], str(r["connections"]), _fmt(r["ack_rps"], ",.0f"),
             _fmt(r["p50_ms"], ".1f"), _fmt(r["p99_ms"], ".1f"), _fmt(r["e2e_rps"], ",.0f"),
             _fmt(r["backlog_at_end"], ",d"), _fmt(r["left"], ",d"), _fmt(r["cpu_us"], ",.0f"),
-            _fmt(r["peak_mb"], ",.0f"), str(r["failures"]), r["durable"],
+            _fmt(r["peak_mb"], ",.0f"), str(r["failures"]),
+            f"{_fmt(r.get('busy_cores'), '.2f')} ({_fmt(r.get('wrk_cores'), '.2f')})",
+            r["durable"],
         )  # fmt: skip
     return out
 
