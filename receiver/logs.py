@@ -77,13 +77,14 @@ def configure(settings: Settings, *, stream: TextIO | None = None) -> None:
         renderer: structlog.types.Processor = structlog.dev.ConsoleRenderer(
             colors=stream.isatty()
         )
-        text_renderer, factory = renderer, _NamedWriteLoggerFactory(stream)
+        text_renderer, factory = renderer, _named(_NamedWriteLogger, stream)
     elif isinstance(getattr(stream, "buffer", None), io.BufferedIOBase | io.RawIOBase):
-        renderer = structlog.processors.JSONRenderer(orjson.dumps, option=_ORJSON)
-        text_renderer, factory = _json_text, _NamedBytesLoggerFactory(stream)
+        stream.flush()  # text written before goes out first
+        renderer, text_renderer = _json_bytes, _json_text
+        factory = _named(_NamedBytesLogger, stream.buffer)
     else:  # a text stream without bytes underneath (tests' StringIO)
         renderer = text_renderer = _json_text
-        factory = _NamedWriteLoggerFactory(stream)
+        factory = _named(_NamedWriteLogger, stream)
     tail = [*head, renderer]
     structlog.configure(
         processors=[*shared, *tail],
@@ -132,15 +133,6 @@ class _NamedBytesLogger(structlog.BytesLogger):
         self.name = name
 
 
-class _NamedBytesLoggerFactory:
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
-
-    def __call__(self, *args: object) -> _NamedBytesLogger:
-        self._stream.flush()  # text written before goes out first
-        return _NamedBytesLogger(self._stream.buffer, str(args[0]) if args else "receiver")
-
-
 class _NamedWriteLogger(structlog.WriteLogger):
     """A structlog logger writing lines to a stream, with the ``name`` it was asked for."""
 
@@ -149,12 +141,13 @@ class _NamedWriteLogger(structlog.WriteLogger):
         self.name = name
 
 
-class _NamedWriteLoggerFactory:
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
+def _named(kind: Callable[[Any, str], Any], target: Any) -> Callable[..., Any]:
+    """structlog's logger factory: a ``kind`` logger on ``target`` with the name asked for."""
 
-    def __call__(self, *args: object) -> _NamedWriteLogger:
-        return _NamedWriteLogger(self._stream, str(args[0]) if args else "receiver")
+    def factory(*args: object) -> Any:
+        return kind(target, str(args[0]) if args else "receiver")
+
+    return factory
 
 
 _LEADING = ("timestamp", "level", "logger", "event")
