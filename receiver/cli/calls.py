@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
-from datetime import UTC, datetime
 from typing import Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from receiver.cli.common import run_with_store
+from receiver.cli.common import record_json, run_with_store, when
 from receiver.store import Store
 from receiver.store.call_records import CALL_STATUSES, CallRecord
 from receiver.store.records import EventRecord
@@ -19,15 +17,8 @@ from receiver.store.records import EventRecord
 _TIMES = ("first_seen_at", "last_seen_at", "next_check_at", "lease_until", "updated_at")
 
 
-def _when(ts: float | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
-
-
 def _as_json(record: CallRecord) -> dict[str, Any]:
-    out = asdict(record)
-    for key in _TIMES:
-        out[key] = _when(out[key])
-    return out
+    return record_json(record, _TIMES)
 
 
 def _event_line(event: EventRecord) -> dict[str, Any]:
@@ -35,7 +26,7 @@ def _event_line(event: EventRecord) -> dict[str, Any]:
     return {
         "id": event.id,
         "type": event.type,
-        "received_at": _when(event.received_at),
+        "received_at": when(event.received_at),
         "synthesized": synthesized,
         "quarantined": event.quarantined,
     }
@@ -61,7 +52,7 @@ def list_calls(status: str | None, limit: int, as_json: bool) -> None:
     table = Table("call", "status", "stage", "events", "last seen", "lookups", "last lookup")
     for r in rows:
         table.add_row(
-            r.call_id, r.status, r.stage, str(r.events), _when(r.last_seen_at) or "",
+            r.call_id, r.status, r.stage, str(r.events), when(r.last_seen_at) or "",
             str(r.lookups), (r.last_result or "")[:60],
         )  # fmt: skip
     Console().print(table)

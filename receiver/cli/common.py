@@ -11,8 +11,9 @@ import asyncio
 import contextlib
 import logging
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from dataclasses import asdict
+from typing import Any, TypeVar
 
 import click
 import structlog
@@ -21,8 +22,22 @@ from receiver.errors import ReceiverError
 from receiver.settings import Settings, load_settings, unknown_variables
 from receiver.store import Store, create_store
 from receiver.store.schema import check_current
+from receiver.times import iso
 
 T = TypeVar("T")
+
+
+def when(ts: float | None) -> str | None:
+    """``ts`` as ISO 8601 in UTC, to the second (None for None): the commands' times."""
+    return None if ts is None else iso(ts, "seconds")
+
+
+def record_json(record: Any, times: Iterable[str]) -> dict[str, Any]:
+    """A record (a dataclass) as a JSON object, the fields named in ``times`` as :func:`when`."""
+    out = asdict(record)
+    for key in times:
+        out[key] = when(out[key])
+    return out
 
 
 def settings_or_exit(*, warn: bool = True) -> Settings:

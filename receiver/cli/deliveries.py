@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
-from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -12,7 +10,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from receiver.cli.common import run_with_store
+from receiver.cli.common import record_json, run_with_store, when
 from receiver.delivery.replay import CHUNK, requeue_in_chunks
 from receiver.store import Store
 from receiver.store.records import DeliveryFilter, DeliveryRecord
@@ -31,15 +29,8 @@ def parse_time(value: str | None) -> float | None:
         raise click.BadParameter(str(exc)) from None
 
 
-def _when(ts: float | None) -> str:
-    return "" if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
-
-
 def _as_json(record: DeliveryRecord) -> dict[str, Any]:
-    out = asdict(record)
-    for key in ("next_attempt_at", "lease_until", "created_at", "updated_at"):
-        out[key] = _when(out[key]) or None
-    return out
+    return record_json(record, ("next_attempt_at", "lease_until", "created_at", "updated_at"))
 
 
 @click.group()
@@ -73,7 +64,7 @@ def list_deliveries(
             r.status,
             str(r.attempts),
             r.event_id,
-            _when(r.updated_at),
+            when(r.updated_at) or "",
             error,
         )
     Console().print(table)

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
-from datetime import UTC, datetime
 from typing import Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from receiver.cli.common import run_with_store
+from receiver.cli.common import record_json, run_with_store, when
 from receiver.store.records import FollowUpRecord
 
 STATUSES = (
@@ -19,17 +17,13 @@ STATUSES = (
 )  # fmt: skip
 
 
-def _when(ts: float | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
-
-
 def _as_json(record: FollowUpRecord) -> dict[str, Any]:
-    out = asdict(record)
-    for key in (
-        "not_before", "next_attempt_at", "sent_at", "created_at", "updated_at", "reconcile_until"
-    ):
-        out[key] = _when(out[key])
-    return out
+    return record_json(record, _TIMES)
+
+
+_TIMES = (
+    "not_before", "next_attempt_at", "sent_at", "created_at", "updated_at", "reconcile_until"
+)  # fmt: skip
 
 
 @click.group("follow-ups")
@@ -115,5 +109,5 @@ def dnc_list(as_json: bool) -> None:
     """Every listed number, in E.164."""
     rows = run_with_store(lambda store: store.dnc_list())
     for number, reason, added in rows:
-        row = {"number": number, "reason": reason, "added_at": _when(added)}
-        click.echo(json.dumps(row) if as_json else f"{number}\t{_when(added)}\t{reason or ''}")
+        row = {"number": number, "reason": reason, "added_at": when(added)}
+        click.echo(json.dumps(row) if as_json else f"{number}\t{when(added)}\t{reason or ''}")

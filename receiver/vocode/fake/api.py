@@ -162,7 +162,7 @@ class FakeApi:
         scripted for ``get_call``."""
         try:
             check_key(request, self.state.api_key)
-            call_id = endpoints.call_id(request)
+            call_id = endpoints.query_id(request)
         except Refused as refused:
             return refused.response
         self.state.looked_up(call_id)

@@ -43,23 +43,20 @@ async def answer(state: FakeState, request: Request, endpoint: Endpoint) -> Resp
         return error(422, [{"type": "value_error", "loc": ["body"], "msg": str(exc)}])
 
 
-def call_id(request: Request) -> str:
-    """The ``id`` query parameter (422 when missing)."""
+def query_id(request: Request) -> str:
+    """The ``id`` query parameter (422 when missing): a call's, webhook's or agent's."""
     return read_query(request, IdQuery).id
-
-
-_id = call_id
 
 
 # calls -------------------------------------------------------------------------------------
 
 
 async def get_call(state: FakeState, request: Request) -> Response:
-    return JSONResponse(state.call(_id(request)))
+    return JSONResponse(state.call(query_id(request)))
 
 
 async def end_call(state: FakeState, request: Request) -> Response:
-    return JSONResponse(state.end(_id(request)))
+    return JSONResponse(state.end(query_id(request)))
 
 
 async def list_calls(state: FakeState, request: Request) -> Response:
@@ -73,7 +70,7 @@ def _wav() -> bytes:
 
 
 async def get_recording(state: FakeState, request: Request) -> Response:
-    if not state.recording_available(_id(request)):
+    if not state.recording_available(query_id(request)):
         raise NotFound("Recording not found")
     return Response(_wav(), media_type="audio/wav")
 
@@ -86,7 +83,7 @@ async def create_webhook(state: FakeState, request: Request) -> Response:
 
 
 async def get_webhook(state: FakeState, request: Request) -> Response:
-    return JSONResponse(state.webhook(_id(request)))
+    return JSONResponse(state.webhook(query_id(request)))
 
 
 async def list_webhooks(state: FakeState, request: Request) -> Response:
@@ -95,7 +92,7 @@ async def list_webhooks(state: FakeState, request: Request) -> Response:
 
 
 async def update_webhook(state: FakeState, request: Request) -> Response:
-    webhook_id = _id(request)
+    webhook_id = query_id(request)
     update = await read_body(request, WebhookUpdate)
     return JSONResponse(state.update_webhook(webhook_id, update))
 
@@ -104,7 +101,7 @@ async def update_webhook(state: FakeState, request: Request) -> Response:
 
 
 async def get_agent(state: FakeState, request: Request) -> Response:
-    return JSONResponse(state.agent(_id(request)))
+    return JSONResponse(state.agent(query_id(request)))
 
 
 async def list_agents(state: FakeState, request: Request) -> Response:
@@ -113,7 +110,7 @@ async def list_agents(state: FakeState, request: Request) -> Response:
 
 
 async def update_agent(state: FakeState, request: Request) -> Response:
-    agent_id = _id(request)
+    agent_id = query_id(request)
     update = await read_body(request, AgentUpdate)
     return JSONResponse(state.update_agent(agent_id, update))
 

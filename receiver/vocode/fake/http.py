@@ -30,10 +30,6 @@ def error(status: int, detail: Any, headers: dict[str, str] | None = None) -> JS
     return JSONResponse({"detail": detail}, status, headers=headers)
 
 
-def not_found(what: str) -> Refused:
-    return Refused(error(404, f"{what} not found"))
-
-
 def _errors(where: str, exc: ValidationError) -> list[dict[str, Any]]:
     errors = exc.errors(include_url=False, include_context=False)
     return [{**e, "loc": [where, *e["loc"]]} for e in errors]
