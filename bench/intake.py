@@ -20,7 +20,7 @@ diagnostic, not in the default set: ``quiet`` without the store's write (nothing
 operator console on and a client reading its live tail (Server-Sent Events) for the whole
 run: run it with ``full`` (``--targets full,console``) to compare them round by round.
 
-    python -m bench                     # or: make bench (2 rounds of 4 targets, ~4 minutes)
+    python -m bench intake              # or python -m bench (2 rounds of 4 targets, ~4 minutes)
     python -m bench --duration 5 --repeats 1 --targets bare,full
 """
 

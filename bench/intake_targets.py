@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from bench.revisions import checkout
 
 ROOT = Path(__file__).resolve().parent.parent
 CONSOLE_TOKEN = "bench-console-token-0123456789"
@@ -46,12 +47,6 @@ TARGETS = {
 def baseline_target(revision: str, work: Path) -> Target:
     """``full`` with the code of ``revision`` (``git archive`` of it, first on PYTHONPATH):
     an earlier version measured in the same rounds as this one."""
-    where = work / f"baseline-{revision.replace('/', '_')}"
-    if not where.exists():
-        where.mkdir(parents=True)
-        archive = subprocess.run(
-            ["git", "-C", str(ROOT), "archive", revision], capture_output=True, check=True
-        )
-        subprocess.run(["tar", "-x", "-C", str(where)], input=archive.stdout, check=True)
+    where = checkout(revision, work / f"baseline-{revision.replace('/', '_')}")
     return Target(f"receiver FULL at {revision}", "bench.receiver_app:intake",
                   {"PYTHONPATH": str(where)})  # fmt: skip

@@ -23,6 +23,7 @@ import click
 import httpx
 
 from bench import procstat
+from bench.revisions import checkout
 from bench.server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,14 +51,7 @@ class Target:
 def at_revision(target: Target, revision: str, work: Path) -> Target:
     """``target`` run with the receiver (and default handler) of ``revision``, from ``git
     archive``: the figures before a change, measured in the same rounds as after it."""
-    where = work / f"code-{revision.replace('/', '_')}"
-    if not where.exists():
-        archive = subprocess.run(
-            ["git", "-C", str(ROOT), "archive", revision, "receiver", "handlers"],
-            capture_output=True, check=True,
-        )  # fmt: skip
-        where.mkdir(parents=True)
-        subprocess.run(["tar", "-x", "-C", str(where)], input=archive.stdout, check=True)
+    where = checkout(revision, work / f"code-{revision.replace('/', '_')}", "receiver", "handlers")
     return replace(target, name=f"{target.name}@{revision}", code=where)
 
 

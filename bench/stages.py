@@ -70,16 +70,19 @@ def classify(stack: list[str]) -> str:
     return "other"
 
 
-def read_samples(path: Path) -> collections.Counter[str]:
-    """py-spy's raw (collapsed) output: ``frame;frame;... count`` lines."""
+def read_samples(path: Path) -> tuple[collections.Counter[str], int]:
+    """py-spy's raw (collapsed) output, ``frame;frame;... count`` lines: the samples by stage
+    (start-up left out), and every sample."""
     counts: collections.Counter[str] = collections.Counter()
+    every = 0
     for line in path.read_text().splitlines():
         stack, _, n = line.rpartition(" ")
         frames = stack.split(";")
+        every += int(n)
         if any("_find_and_load" in f or "freeze_startup_heap" in f for f in frames):
             continue  # start-up
         counts[classify(frames)] += int(n)
-    return counts
+    return counts, every
 
 
 @click.command()
@@ -127,11 +130,13 @@ def main(duration: int, connections: int, level: str, wrk_path: str | None) -> N
             prefix=f"s{int(time.time())}", payloads=payloads, workdir=work, cpu=None,
         )  # fmt: skip
         time.sleep(2)  # the handlers drain (a few hundred ms at most)
-        cpu = procstat.cpu_seconds(serve) - cpu_before
+        life = procstat.cpu_seconds(serve)  # the span py-spy sampled, near enough
+        cpu = life - cpu_before
     finally:
         _stop(spy_proc)
-    counts = read_samples(samples)
-    _print(counts, cpu, point.accepted, level, point.rps)
+    counts, every = read_samples(samples)
+    held = every / RATE / life if life else 0.0  # the share of its CPU spent holding the lock
+    _print(counts, held, cpu, point.accepted, level, point.rps)
 
 
 def _child(pid: int) -> int:
@@ -157,11 +162,10 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _print(
-    counts: collections.Counter[str], cpu: float, events: int, level: str, rps: float
+    counts: collections.Counter[str], held: float, cpu: float, events: int, level: str, rps: float
 ) -> None:
     total = sum(counts.values())
     per_event = cpu / events * 1e6 if events else 0.0
-    held = total / RATE / cpu if cpu else 0.0  # the share of the CPU spent holding the lock
     table = Table(
         title=f"receiver serve, SQLite FULL, logs {level}: {events:,} events at {rps:,.0f}/s, "
         f"{per_event:,.0f} µs of CPU per event",

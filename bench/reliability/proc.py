@@ -10,13 +10,15 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
+
+from bench.revisions import checkout
+from bench.server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 TOKEN = "reliability-token-0123456789abcdef"
@@ -32,19 +34,9 @@ def use_code(work: Path, revision: str | None) -> None:
     shutil.copyfile(Path(__file__).with_name("handlers.py"), modules / "reliability_handlers.py")
     code = ROOT
     if revision is not None:
-        code = work / f"code-{revision.replace('/', '_')}"
-        code.mkdir(exist_ok=True)
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision],
-                                 capture_output=True, check=True)  # fmt: skip
-        subprocess.run(["tar", "-x", "-C", str(code)], input=archive.stdout, check=True)
+        code = checkout(revision, work / f"code-{revision.replace('/', '_')}")
     _PATH[:] = [str(modules), str(code)]
 STARTUP_SECONDS = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def base_env(**settings: str) -> dict[str, str]:
