@@ -8,7 +8,6 @@ turned into ``{"error": <reason>, "detail": ...}`` in one place (:meth:`Intake._
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hmac
 import json
 import time
@@ -26,7 +25,7 @@ from receiver.events import EVENT_TYPES, Event, normalise, validate
 from receiver.intake.dedup import dedup_key, new_event_id
 from receiver.intake.envelope import is_token_pair, media_type_ok, query_envelope
 from receiver.intake.headers import StoredHeaders, configured_secrets
-from receiver.intake.limits import as_stored_json, check_json_values, event_json
+from receiver.intake.limits import check_json_values, event_json
 from receiver.intake.quarantine import Reading, quarantined
 from receiver.intake.signatures import Signatures
 from receiver.metrics import Metrics
@@ -208,7 +207,7 @@ class Intake:
         try:
             event = validate(envelope)
         except ValidationError as exc:
-            return as_stored_json(functools.partial(quarantined, envelope, exc))
+            return quarantined(envelope, exc)
         payload_json, envelope_text = event_json(event.model_dump(mode="json"))
         return Reading(event.type, event.call_id, envelope_text, payload_json, self.route(event))
 

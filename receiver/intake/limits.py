@@ -17,7 +17,6 @@ JSON (or keep them at all) and no JSON sender produces them:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 from receiver.errors import RejectedDelivery
@@ -67,23 +66,12 @@ def check_key_depth(parts: list[str]) -> None:
         raise RejectedDelivery("malformed", f"payload.<field> keys nest at most {MAX_DEPTH} deep")
 
 
-def event_json(dumped: dict[str, Any]) -> tuple[str, str]:
-    """The canonical JSON of a validated event's payload and of its envelope (see
-    :func:`as_stored_json`)."""
-
-    def encode() -> tuple[str, str]:
-        payload_json = canonical(dumped["payload"])
-        return payload_json, canonical(dumped)
-
-    return as_stored_json(encode)
-
-
-def as_stored_json(encode: Callable[[], T]) -> T:
-    """``encode()``, which makes the JSON to store; refused (400) when encoding refuses a
-    number that is not finite: ``1e400`` parses as infinity, and this is where it shows, at no
-    cost to events that hold none."""
+def event_json(envelope: dict[str, Any]) -> tuple[str, str]:
+    """The canonical JSON of an event's payload and of its envelope, the JSON to store;
+    refused (400) when encoding refuses a number that is not finite: ``1e400`` parses as
+    infinity, and this is where it shows, at no cost to events that hold none."""
     try:
-        return encode()
+        return canonical(envelope["payload"]), canonical(envelope)
     except ValueError:
         raise RejectedDelivery("malformed", OUT_OF_RANGE) from None
 

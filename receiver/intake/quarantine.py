@@ -23,8 +23,9 @@ from pydantic import ValidationError
 from receiver import __version__
 from receiver.errors import RejectedDelivery
 from receiver.events import Envelope, Event, validate
-from receiver.intake.dedup import CONTENT_KEY, canonical, dedup_key
+from receiver.intake.dedup import CONTENT_KEY, dedup_key
 from receiver.intake.envelope import field_errors
+from receiver.intake.limits import event_json
 from receiver.store import EventRecord, Store
 
 Route = Callable[[Event], tuple[str, ...]]
@@ -62,9 +63,9 @@ def quarantined(envelope: Any, exc: ValidationError) -> Reading:
         Envelope.model_validate(envelope)
     except ValidationError as bad:
         raise RejectedDelivery("invalid", field_errors(bad)) from None
-    payload_json = canonical(envelope["payload"])
+    payload_json, envelope_json = event_json(envelope)
     return Reading(
-        envelope["type"], envelope["call_id"], canonical(envelope), payload_json, (),
+        envelope["type"], envelope["call_id"], envelope_json, payload_json, (),
         quarantine_json(exc), _where(exc),
     )  # fmt: skip
 
@@ -93,14 +94,11 @@ async def reparse(store: Store, route: Route, record: EventRecord) -> Reparsed:
     except ValidationError as exc:
         await store.update_quarantine(record.id, quarantine_json(exc))
         return Reparsed(record.id, "still_invalid", errors=exc.error_count())
-    dumped = event.model_dump(mode="json")
-    payload_json = canonical(dumped["payload"])
+    payload_json, envelope_json = event_json(event.model_dump(mode="json"))
     key = record.dedup_key
     if key.startswith(CONTENT_KEY):  # a digest of the payload as read: read anew, digest anew
         key = dedup_key(event.type, event.call_id, payload_json, None)
-    released = await store.release_quarantined(
-        record.id, canonical(dumped), key, route(event)
-    )
+    released = await store.release_quarantined(record.id, envelope_json, key, route(event))
     return Reparsed(record.id, released.outcome, released.deliveries, released.duplicate_of)
 
 

@@ -14,7 +14,7 @@ import time
 
 from receiver.events import TERMINAL_TYPES
 from receiver.store.call_records import CallRecord, CallStats, ClaimedCall, Looked, Lookup
-from receiver.store.plan import Execute, Fetch, Plan
+from receiver.store.plan import Execute, Fetch, Plan, where_sql
 from receiver.store.queries import Queries
 
 CALL_COLUMNS = """call_id, origin, status, stage, events, last_event_type, first_seen_at,
@@ -133,9 +133,9 @@ def track_created(q: Queries, call_id: str, now: float) -> Plan[None]:
 
 def list_calls(status: str | None, call_id: str | None, limit: int) -> Plan[list[CallRecord]]:
     clauses = [f"{c} = :{c}" for c, v in (("status", status), ("call_id", call_id)) if v]
-    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
     found = yield Fetch(
-        f"SELECT {CALL_COLUMNS} FROM calls{where} ORDER BY first_seen_at DESC LIMIT :limit",
+        f"SELECT {CALL_COLUMNS} FROM calls{where_sql(clauses)}"
+        " ORDER BY first_seen_at DESC LIMIT :limit",
         {"status": status, "call_id": call_id, "limit": limit},
     )
     return [CallRecord(*row) for row in found]

@@ -151,12 +151,11 @@ SELECT id FROM updated
 
 
 async def claim(
-    conn: Connection, request: ClaimRequest, cursors: dict[str, str] | None = None
+    conn: Connection, request: ClaimRequest, cursors: dict[str, str]
 ) -> list[Claimed]:
     """Lease due deliveries; ``cursors`` (per ordered handler, the call its last claim took
     a head of) is where this claim's walk over the calls starts, and is moved on."""
     slots, ordered, leases, limit = request.slots, request.ordered, request.leases, request.limit
-    cursors = {} if cursors is None else cursors
     wanted = [h for h, n in slots.items() if n > 0]
     if not wanted or (limit is not None and limit <= 0):
         return []

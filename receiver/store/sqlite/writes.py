@@ -145,11 +145,10 @@ def _marks(n: int) -> str:
 
 
 def claim(
-    conn: sqlite3.Connection, request: ClaimRequest, cursors: dict[str, str] | None = None
+    conn: sqlite3.Connection, request: ClaimRequest, cursors: dict[str, str]
 ) -> list[Claimed]:
     """Lease the earliest due deliveries, within each handler's slots and the limit;
     ``cursors`` (per ordered handler) is where its walk over the calls starts, and is moved on."""
-    cursors = {} if cursors is None else cursors
     ordered, leases = request.ordered, request.leases
     wanted = {h: n for h, n in request.slots.items() if n > 0}
     total = sum(wanted.values())
