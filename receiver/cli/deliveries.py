@@ -13,10 +13,8 @@ from rich.table import Table
 from receiver.cli.common import record_json, run_with_store, when
 from receiver.delivery.replay import CHUNK, requeue_in_chunks
 from receiver.store import Store
-from receiver.store.records import DeliveryFilter, DeliveryRecord
+from receiver.store.records import DELIVERY_STATUSES, DeliveryFilter, DeliveryRecord
 from receiver.times import parse_when
-
-STATUSES = ("pending", "running", "done", "dropped", "skipped", "dead")
 
 
 def parse_time(value: str | None) -> float | None:
@@ -39,7 +37,7 @@ def deliveries() -> None:
 
 
 @deliveries.command("list")
-@click.option("--status", type=click.Choice(STATUSES), default=None)
+@click.option("--status", type=click.Choice(DELIVERY_STATUSES), default=None)
 @click.option("--handler", default=None, help="Only this handler (router.function).")
 @click.option("--type", "type_", default=None, help="Only events of this type.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000))
@@ -84,7 +82,7 @@ def show_delivery(delivery_id: int) -> None:
 @click.argument("delivery_ids", nargs=-1, type=int)
 @click.option(
     "--status",
-    type=click.Choice(STATUSES),
+    type=click.Choice(DELIVERY_STATUSES),
     default="dead",
     show_default=True,
     help="Without ids: replay deliveries in this status.",

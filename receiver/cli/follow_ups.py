@@ -10,11 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from receiver.cli.common import record_json, run_with_store, when
-from receiver.store.records import FollowUpRecord
-
-STATUSES = (
-    "pending", "sending", "created", "rejected", "held", "refused", "suppressed", "cancelled",
-)  # fmt: skip
+from receiver.store.records import FOLLOW_UP_STATUSES, FollowUpRecord
 
 
 def _as_json(record: FollowUpRecord) -> dict[str, Any]:
@@ -32,7 +28,7 @@ def follow_ups() -> None:
 
 
 @follow_ups.command("list")
-@click.option("--status", type=click.Choice(STATUSES), default=None)
+@click.option("--status", type=click.Choice(FOLLOW_UP_STATUSES), default=None)
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def list_follow_ups(status: str | None, limit: int, as_json: bool) -> None:

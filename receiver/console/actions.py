@@ -19,15 +19,12 @@ from starlette.routing import Route
 from receiver.delivery.replay import replay
 from receiver.errors import InvalidNumber
 from receiver.events import EVENT_TYPES
-from receiver.store.records import DeliveryFilter
+from receiver.store.records import DELIVERY_STATUSES, FOLLOW_UP_STATUSES, DeliveryFilter
 
 if TYPE_CHECKING:
     from receiver.console.app import Console
 
 PAGE = 50
-DELIVERY_STATUSES = ("pending", "running", "done", "dropped", "skipped", "dead")
-FOLLOW_UP_STATUSES = ("pending", "sending", "held", "created", "refused", "rejected",
-                      "suppressed", "cancelled")  # fmt: skip
 
 
 def routes(console: Console) -> list[Route]:

@@ -13,12 +13,14 @@ from typing import Any
 
 from receiver.service import Services
 from receiver.store import EventRecord, Store
-from receiver.store.records import DeliveryFilter, DeliveryRecord, FollowUpRecord
+from receiver.store.records import (
+    FOLLOW_UP_STATUSES,
+    DeliveryFilter,
+    DeliveryRecord,
+    FollowUpRecord,
+)
 
 CALL_EVENTS = 2000  # a call's events shown at most (self-hosted transcripts come per line)
-FOLLOW_UP_STATUSES = (
-    "pending", "sending", "held", "created", "refused", "rejected", "suppressed", "cancelled",
-)  # fmt: skip
 
 
 @dataclass

@@ -6,6 +6,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 FinishStatus = Literal["done", "retry", "dropped", "skipped", "dead"]
+DELIVERY_STATUSES = ("pending", "running", "done", "dropped", "skipped", "dead")
+FOLLOW_UP_STATUSES = (
+    "pending", "sending", "held", "created", "refused", "rejected", "suppressed", "cancelled",
+)  # fmt: skip
 """What an attempt's end records: ``retry`` makes the delivery pending again."""
 
 
