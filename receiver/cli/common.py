@@ -65,10 +65,16 @@ async def opened_store(
         await store.close()
 
 
-def run_with_store(fn: Callable[[Store], Awaitable[T]], *, read_only: bool = True) -> T:
+def run_with_store(
+    fn: Callable[[Store], Awaitable[T]],
+    *,
+    read_only: bool = True,
+    settings: Settings | None = None,
+) -> T:
     """Open the configured store without migrating it (read-only unless ``read_only`` is
-    False), run ``fn`` on it, close it; errors become one clean line and exit 1."""
-    settings = settings_or_exit()
+    False), run ``fn`` on it, close it; errors become one clean line and exit 1. ``settings``:
+    those already read, when the command needs them too."""
+    settings = settings if settings is not None else settings_or_exit()
 
     async def main() -> T:
         async with opened_store(settings, read_only=read_only) as store:

@@ -13,11 +13,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from receiver.cli.common import opened_store, run_with_store, settings_or_exit
+from receiver.cli.common import run_with_store, settings_or_exit
 from receiver.cli.deliveries import parse_time
-from receiver.errors import ReceiverError
 from receiver.store import EventRecord, Store
-from receiver.store.schema import check_current
 
 
 def _when(ts: float) -> str:
@@ -153,27 +151,23 @@ def reparse_events(event_ids: tuple[str, ...], every: bool) -> None:
 
     settings = settings_or_exit()
 
-    async def main() -> tuple[list[Reparsed], list[str]]:
+    async def main(store: Store) -> tuple[list[Reparsed], list[str]]:
         registry = load_registry(settings.handlers)
         done: list[Reparsed] = []
         missing: list[str] = []
-        async with opened_store(settings, read_only=False) as store:  # it writes: no migration
-            check_current(await store.schema_state())
-            if every:
-                async for record in in_quarantine(store):
-                    done.append(await reparse(store, registry.route, record))
-            for event_id in event_ids:
-                found = await store.get_event(event_id)
-                if found is None:
-                    missing.append(event_id)
-                else:
-                    done.append(await reparse(store, registry.route, found))
+        if every:
+            async for record in in_quarantine(store):
+                done.append(await reparse(store, registry.route, record))
+        for event_id in event_ids:
+            found = await store.get_event(event_id)
+            if found is None:
+                missing.append(event_id)
+            else:
+                done.append(await reparse(store, registry.route, found))
         return done, missing
 
-    try:
-        done, missing = asyncio.run(main())
-    except ReceiverError as exc:
-        raise click.ClickException(str(exc)) from None
+    # it writes (no migration)
+    done, missing = run_with_store(main, read_only=False, settings=settings)
     for result in done:
         click.echo(_reparsed_line(result))
     counts = {o: sum(r.outcome == o for r in done) for o in ("released", "duplicate")}
