@@ -14,6 +14,7 @@ import time
 
 from receiver.events import TERMINAL_TYPES
 from receiver.store.call_records import CallRecord, CallStats, ClaimedCall, Looked, Lookup
+from receiver.store.deliveries import insert_deliveries
 from receiver.store.plan import Execute, Fetch, Plan, where_sql
 from receiver.store.queries import Queries
 
@@ -111,13 +112,7 @@ def _terminal_event(q: Queries, lookup: Lookup, now: float) -> Plan[tuple[str, b
         )
         return other, False
     [(seq,)] = yield Fetch("SELECT seq FROM events WHERE id = :id", {"id": event.id})
-    for handler in event.handlers:
-        yield Execute(
-            "INSERT INTO deliveries (event_seq, event_id, handler, call_id, next_attempt_at,"
-            f" created_at, updated_at) VALUES (:seq, :id, :handler, :call_id, {q.now},"
-            f" {q.now}, {q.now})",
-            {"seq": seq, "id": event.id, "handler": handler, "call_id": event.call_id, "now": now},
-        )
+    yield from insert_deliveries(q, seq, event.id, event.call_id, event.handlers, now)
     return event.id, True
 
 

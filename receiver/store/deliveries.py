@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from receiver.store import rows
@@ -67,3 +68,17 @@ def vars_of(where: DeliveryFilter) -> dict[str, Any]:
         "call_id": where.call_id,
         "before": where.before,
     }
+
+
+def insert_deliveries(
+    q: Queries, seq: int, event_id: str, call_id: str, handlers: Iterable[str], now: float
+) -> Plan[None]:
+    """A pending delivery of a stored event for each of ``handlers``, due now; one that exists
+    already is left alone."""
+    for handler in handlers:
+        yield Execute(
+            "INSERT INTO deliveries (event_seq, event_id, handler, call_id, next_attempt_at,"
+            f" created_at, updated_at) VALUES (:seq, :id, :handler, :call_id, {q.now},"
+            f" {q.now}, {q.now}) ON CONFLICT (event_seq, handler) DO NOTHING",
+            {"seq": seq, "id": event_id, "handler": handler, "call_id": call_id, "now": now},
+        )

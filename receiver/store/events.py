@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from receiver.store import rows
+from receiver.store.deliveries import insert_deliveries
 from receiver.store.plan import Execute, Fetch, Plan, where_sql
 from receiver.store.queries import Queries
 from receiver.store.records import EventPage, EventQuery, EventRecord, Released
@@ -137,13 +138,7 @@ def release_quarantined(
     )
     if not changed:
         return Released("not_quarantined")
-    for handler in handlers:
-        yield Execute(
-            "INSERT INTO deliveries (event_seq, event_id, handler, call_id, next_attempt_at,"
-            f" created_at, updated_at) VALUES (:seq, :id, :handler, :call_id, {q.now},"
-            f" {q.now}, {q.now}) ON CONFLICT (event_seq, handler) DO NOTHING",
-            {"seq": seq, "id": event_id, "handler": handler, "call_id": call_id, **now},
-        )
+    yield from insert_deliveries(q, seq, event_id, call_id, handlers, now["now"])
     return Released("released", deliveries=len(handlers))
 
 
