@@ -72,9 +72,16 @@ HOSTED_EVENT_TYPES: tuple[str, ...] = (
 EVENT_TYPES: tuple[str, ...] = (*HOSTED_EVENT_TYPES, "event_transcript_complete")
 """Every type with a model: the hosted ones, and the self-hosted library's whole transcript."""
 UNKNOWN = "unknown"
-TERMINAL_TYPES: tuple[str, ...] = ("event_phone_call_ended", "event_phone_call_did_not_connect")
+TERMINAL_STAGES = {
+    "event_phone_call_ended": "ended",
+    "event_phone_call_did_not_connect": "did_not_connect",
+}
+"""The events that end a call, and the stage each leaves it in."""
+TERMINAL_TYPES: tuple[str, ...] = tuple(TERMINAL_STAGES)
 """The events that end a call: the receiver looks up a call that sent neither
 (``receiver/calls/reconciler.py``), and deduplicates them by call and type."""
+TERMINAL_SQL = "('" + "', '".join(TERMINAL_TYPES) + "')"
+""":data:`TERMINAL_TYPES` as an SQL list, for ``type IN ...``."""
 
 # non-finite floats are dumped as themselves (not None), so that intake sees and refuses them
 _open = ConfigDict(extra="allow", frozen=True, ser_json_inf_nan="constants")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from receiver.events import Event, validate
+from receiver.events import TERMINAL_STAGES, Event, validate
 from receiver.intake.dedup import canonical, new_event_id, terminal_key
 from receiver.store.records import NewEvent
 from receiver.vocode.models import Call
@@ -48,7 +48,7 @@ def stage_of(call: Call) -> str | None:
     """The receiver's stage of a call the API reports (None: as it was)."""
     kind = terminal_type(call)
     if kind is not None:
-        return "ended" if kind == ENDED else "did_not_connect"
+        return TERMINAL_STAGES[kind]
     if call.stage not in (None, "created") or call.status == "in_progress":
         return "connected"
     return None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 
-from receiver.events import TERMINAL_TYPES
+from receiver.events import TERMINAL_SQL
 from receiver.store.call_records import CallRecord, CallStats, ClaimedCall, Looked, Lookup
 from receiver.store.deliveries import insert_deliveries
 from receiver.store.plan import Execute, Fetch, Plan, where_sql
@@ -21,7 +21,6 @@ from receiver.store.queries import Queries
 CALL_COLUMNS = """call_id, origin, status, stage, events, last_event_type, first_seen_at,
     last_seen_at, lookups, next_check_at, lease_until, last_result, terminal_event_id,
     updated_at"""
-_TERMINAL = "('" + "', '".join(TERMINAL_TYPES) + "')"
 
 
 def claim_calls(q: Queries, limit: int, lease: float, after: float) -> Plan[list[ClaimedCall]]:
@@ -89,7 +88,7 @@ def _terminal_event(q: Queries, lookup: Lookup, now: float) -> Plan[tuple[str, b
     event = lookup.event
     assert event is not None
     known = yield Fetch(
-        f"SELECT id FROM events WHERE call_id = :call_id AND type IN {_TERMINAL}"
+        f"SELECT id FROM events WHERE call_id = :call_id AND type IN {TERMINAL_SQL}"
         " ORDER BY seq LIMIT 1",
         {"call_id": event.call_id},
     )

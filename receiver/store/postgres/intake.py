@@ -21,13 +21,13 @@ one the call's head while the later one runs.
 from __future__ import annotations
 
 from receiver.errors import StoreError
-from receiver.events import TERMINAL_TYPES
+from receiver.events import TERMINAL_SQL, TERMINAL_STAGES
 from receiver.store.postgres.batch import Connection
 from receiver.store.records import NewEvent, Stored
 
 CHANNEL = "receiver_deliveries"  # NOTIFY'd when deliveries become due
 NOW = "extract(epoch FROM clock_timestamp())::float8"
-_ENDS = "('" + "', '".join(TERMINAL_TYPES) + "')"
+_STAGE = "".join(f" WHEN '{t}' THEN '{s}'" for t, s in TERMINAL_STAGES.items())
 
 _INSERT = f"""
 WITH input AS (
@@ -55,16 +55,14 @@ WITH input AS (
 ), batch_calls AS (  -- what each call's new events say: how many, the last, the first terminal
     SELECT call_id, count(*) AS n, min(received_at) AS first, max(received_at) AS at,
         (array_agg(type ORDER BY seq DESC))[1] AS last_type,
-        (array_agg(id ORDER BY seq) FILTER (WHERE type IN {_ENDS}))[1] AS terminal_id,
-        (array_agg(type ORDER BY seq) FILTER (WHERE type IN {_ENDS}))[1] AS terminal_type
+        (array_agg(id ORDER BY seq) FILTER (WHERE type IN {TERMINAL_SQL}))[1] AS terminal_id,
+        (array_agg(type ORDER BY seq) FILTER (WHERE type IN {TERMINAL_SQL}))[1] AS terminal_type
     FROM inserted GROUP BY call_id
 ), tracked AS (  -- rows in call order; each call's lock is held already (locked)
     INSERT INTO calls (call_id, origin, status, stage, events, last_event_type, first_seen_at,
                        last_seen_at, terminal_event_id, updated_at)
     SELECT c.call_id, 'event', CASE WHEN c.terminal_id IS NULL THEN 'open' ELSE 'ended' END,
-        CASE c.terminal_type WHEN 'event_phone_call_ended' THEN 'ended'
-            WHEN 'event_phone_call_did_not_connect' THEN 'did_not_connect'
-            ELSE 'connected' END,
+        CASE c.terminal_type{_STAGE} ELSE 'connected' END,
         c.n, c.last_type, c.first, c.at, c.terminal_id, c.at
     FROM batch_calls c ORDER BY c.call_id
     ON CONFLICT (call_id) DO UPDATE SET

@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from receiver.errors import StoreError
-from receiver.events import TERMINAL_TYPES
+from receiver.events import TERMINAL_STAGES, TERMINAL_TYPES
 from receiver.store import rows
 from receiver.store.cursors import advance
 from receiver.store.records import Claimed, ClaimRequest, Finish, NewEvent, Stored
@@ -45,7 +45,6 @@ _NEW_CALL = """
         last_seen_at, terminal_event_id, updated_at)
     VALUES (:call_id, 'event', :status, :stage, 1, :type, :at, :at, :terminal, :at)
 """
-STAGES = {"event_phone_call_ended": "ended", "event_phone_call_did_not_connect": "did_not_connect"}
 """The stage a terminal event puts its call in; any other event, ``connected``."""
 
 
@@ -71,7 +70,7 @@ def add_event(conn: sqlite3.Connection, event: NewEvent) -> Stored:
     call = {
         "call_id": event.call_id,
         "status": "ended" if terminal else "open",
-        "stage": STAGES.get(event.type, "connected"),
+        "stage": TERMINAL_STAGES.get(event.type, "connected"),
         "type": event.type,
         "at": event.received_at,
         "terminal": event.id if terminal else None,
