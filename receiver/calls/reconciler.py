@@ -37,7 +37,7 @@ from aiolimiter import AsyncLimiter
 from receiver.backoff import Backoff
 from receiver.calls import synthesize
 from receiver.errors import StoreError, VocodeError, VocodeRateLimited
-from receiver.events import TERMINAL_TYPES, Event
+from receiver.events import TERMINAL_STAGES, TERMINAL_TYPES, Event
 from receiver.loop import ClaimLoop
 from receiver.metrics import Metrics
 from receiver.metrics_calls import RECONCILE_OUTCOMES
@@ -134,7 +134,7 @@ class Reconciler(ClaimLoop[ClaimedCall]):
         if kind is None:
             self.metrics.call_lookup("in_progress")
             return self._again(item, said, None, stage)
-        self.metrics.call_lookup("ended" if kind == synthesize.ENDED else "did_not_connect")
+        self.metrics.call_lookup(TERMINAL_STAGES[kind])  # ended, did_not_connect
         if kind not in self.types:
             result = f"{said}: {kind} is not in RECEIVER_SUBSCRIPTIONS"
             return Lookup(item.call_id, item.attempt, "reconciled", result, stage)
